@@ -1,0 +1,31 @@
+//! The errors a store reports, whichever database is behind it.
+
+use std::error::Error as StdError;
+
+/// What went wrong in a store call, in terms the API can answer with.
+///
+/// Storage normalises driver errors into these (a missing row becomes `NotFound`, a unique
+/// violation `Conflict`); anything it cannot classify is `Internal` and never reaches a client
+/// beyond "internal error".
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such record in the caller's organization (or no such record at all: the two are
+    /// deliberately indistinguishable).
+    #[error("record not found")]
+    NotFound,
+    /// The write would break a uniqueness rule; `field` names the input that collides when known.
+    #[error("conflict{}", field.as_deref().map(|f| format!(" on {f}")).unwrap_or_default())]
+    Conflict { field: Option<String> },
+    /// The database cannot be reached or the pool is closed: retrying later may succeed.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug or an unexpected database state. Logged in full, answered generically.
+    #[error("internal store error: {0}")]
+    Internal(Box<dyn StdError + Send + Sync>),
+}
+
+impl StoreError {
+    pub fn internal(error: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        StoreError::Internal(error.into())
+    }
+}

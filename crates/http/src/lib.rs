@@ -1,0 +1,80 @@
+//! Rapport's REST API on actix-web: routes (one file per resource), extractors, middleware,
+//! problem documents, the OpenAPI document and the `/docs` page.
+
+use actix_cors::Cors;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Condition, from_fn};
+use actix_web::{App, web};
+use utoipa_actix_web::AppExt;
+
+pub mod error;
+pub mod extract;
+pub mod fallback;
+pub mod metrics;
+pub mod observe;
+pub mod openapi;
+pub mod request_id;
+pub mod routes;
+pub mod state;
+
+pub use error::{ApiError, ErrorCode, FieldError, Problem};
+pub use state::{AppState, CorsOrigins, HttpSettings};
+
+/// The whole application, for one worker.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let (app, _document) = App::new()
+        .into_utoipa_app()
+        .configure(routes::configure)
+        .split_for_parts();
+    let body_limit = state.settings.body_limit;
+    let cors = cors(&state.settings.cors_origins);
+    app.app_data(extract::BodyLimit(body_limit))
+        .app_data(web::PayloadConfig::new(body_limit))
+        .app_data(state)
+        .default_service(web::to(fallback::not_routed))
+        .wrap(Condition::new(cors.is_some(), cors.unwrap_or_default()))
+        .wrap(from_fn(observe::observe))
+}
+
+/// The headers a browser client may read from a cross-origin response.
+const EXPOSED_HEADERS: [&str; 10] = [
+    "x-request-id",
+    "etag",
+    "location",
+    "retry-after",
+    "ratelimit-limit",
+    "ratelimit-remaining",
+    "ratelimit-reset",
+    "idempotent-replayed",
+    "allow",
+    "link",
+];
+
+fn cors(origins: &CorsOrigins) -> Option<Cors> {
+    let base = || {
+        Cors::default()
+            .allow_any_method()
+            .allow_any_header()
+            .expose_headers(EXPOSED_HEADERS)
+            .max_age(3600)
+    };
+    match origins {
+        CorsOrigins::None => None,
+        CorsOrigins::Any => Some(base().allow_any_origin().send_wildcard()),
+        CorsOrigins::List(list) => Some(
+            list.iter()
+                .fold(base(), |cors, origin| cors.allowed_origin(origin)),
+        ),
+    }
+}

@@ -1,0 +1,381 @@
+//! The OpenAPI document: generated from the routes (utoipa-actix-web collects every
+//! `.service()`), then the conventions every operation shares are applied here, once — the
+//! security schemes, the problem responses of the error table, the standard headers.
+
+use actix_web::App;
+use serde_json::json;
+use utoipa::OpenApi;
+use utoipa::openapi::header::{Header, HeaderBuilder};
+use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
+use utoipa_actix_web::AppExt;
+
+use crate::error::{ErrorCode, FieldError, PROBLEM_JSON, Problem};
+
+pub const BEARER_JWT: &str = "bearer_jwt";
+pub const API_KEY: &str = "api_key";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Rapport",
+        description = "Rapport is an API-first CRM: companies and contacts, the sales pipeline, \
+interactions, service tickets, marketing and analytics behind one REST/JSON API.\n\n\
+Conventions: JSON in `snake_case`; ids are UUIDs; times RFC 3339 UTC; money is integer minor \
+units plus an ISO 4217 currency. Every error is an RFC 9457 problem document \
+(`application/problem+json`) with a stable `code` and the `request_id` of the response's \
+`X-Request-Id` header. Authenticate with `Authorization: Bearer <access token or API key>`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    tags(
+        (name = "ops", description = "Liveness, readiness and metrics, for operators and orchestrators."),
+        (name = "docs", description = "This document and its interactive reference."),
+    ),
+    servers((url = "/", description = "The server that serves this document")),
+    components(schemas(Problem, FieldError)),
+)]
+struct BaseDocument;
+
+/// The whole document, as `GET /openapi.json` serves it and `openapi/openapi.json` keeps it.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let (_, mut document) = App::new()
+        .into_utoipa_app()
+        .openapi(BaseDocument::openapi())
+        .configure(crate::routes::configure)
+        .split_for_parts();
+    apply_conventions(&mut document);
+    document
+}
+
+/// Pretty JSON with a final newline, byte for byte what is committed.
+pub fn to_json(document: &utoipa::openapi::OpenApi) -> String {
+    let mut text = serde_json::to_string_pretty(document)
+        .unwrap_or_else(|e| format!("{{\"error\": \"cannot serialise the document: {e}\"}}"));
+    text.push('\n');
+    text
+}
+
+/// The documented response of one error code.
+pub fn problem_response(code: ErrorCode) -> Response {
+    let mut builder = ResponseBuilder::new()
+        .description(format!("{}: {}", code.title(), code.when()))
+        .content(
+            PROBLEM_JSON,
+            Content::new(Some(Ref::from_schema_name("Problem"))),
+        )
+        .header_ref("X-Request-Id", header_ref("X-Request-Id"));
+    match code {
+        ErrorCode::MethodNotAllowed => builder = builder.header_ref("Allow", header_ref("Allow")),
+        ErrorCode::RateLimited => {
+            for name in [
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ] {
+                builder = builder.header_ref(name, header_ref(name));
+            }
+        }
+        ErrorCode::ServiceUnavailable => {
+            builder = builder.header_ref("Retry-After", header_ref("Retry-After"));
+        }
+        _ => {}
+    }
+    builder.build()
+}
+
+fn header_ref(name: &str) -> Ref {
+    Ref::new(format!("#/components/headers/{name}"))
+}
+
+fn integer_header(description: &str) -> Header {
+    HeaderBuilder::new()
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0)),
+        ))
+        .description(Some(description))
+        .build()
+}
+
+fn string_header(description: &str) -> Header {
+    HeaderBuilder::new()
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .description(Some(description))
+        .build()
+}
+
+fn apply_conventions(document: &mut utoipa::openapi::OpenApi) {
+    let components = document.components.get_or_insert_with(Default::default);
+
+    components.security_schemes.insert(
+        BEARER_JWT.into(),
+        RefOr::T(SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .description(Some(
+                    "An access token from `POST /v1/auth/login` or `/v1/auth/signup`, valid 15 minutes.",
+                ))
+                .build(),
+        )),
+    );
+    components.security_schemes.insert(
+        API_KEY.into(),
+        RefOr::T(SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("rpk_…")
+                .description(Some(
+                    "An API key (`rpk_…`) from `POST /v1/api-keys`, sent as a bearer token.",
+                ))
+                .build(),
+        )),
+    );
+
+    let headers = [
+        (
+            "X-Request-Id",
+            string_header(
+                "The request's id: the client's `X-Request-Id` when it sent a sane one, else generated. Quote it when reporting a problem.",
+            ),
+        ),
+        (
+            "RateLimit-Limit",
+            integer_header("Requests the credential may make per minute."),
+        ),
+        (
+            "RateLimit-Remaining",
+            integer_header("Requests left in the credential's bucket."),
+        ),
+        (
+            "RateLimit-Reset",
+            integer_header("Seconds until the bucket is full again."),
+        ),
+        (
+            "Retry-After",
+            integer_header("Seconds to wait before retrying."),
+        ),
+        ("Allow", string_header("The methods the path answers.")),
+        (
+            "ETag",
+            string_header(
+                "The record's version as a strong entity tag; send it back in `If-Match`.",
+            ),
+        ),
+        ("Location", string_header("The URL of the created record.")),
+    ];
+    for (name, header) in headers {
+        components.headers.insert(name.into(), RefOr::T(header));
+    }
+
+    for code in ErrorCode::ALL {
+        components.responses.insert(
+            code.response_name().into(),
+            RefOr::T(problem_response(*code)),
+        );
+    }
+
+    // `Problem.code` lists every code of the table.
+    if let Some(RefOr::T(Schema::Object(problem))) = components.schemas.get_mut("Problem")
+        && let Some(RefOr::T(Schema::Object(code))) = problem.properties.get_mut("code")
+    {
+        code.enum_values = Some(ErrorCode::ALL.iter().map(|c| json!(c.as_str())).collect());
+    }
+
+    for (path, item) in document.paths.paths.iter_mut() {
+        for operation in operations_mut(item) {
+            apply_operation_conventions(path, operation);
+        }
+    }
+    prune_unreferenced(document);
+}
+
+/// Drops the response and header components nothing refers to, so that the document
+/// describes what this API does, not every error it could in principle name.
+fn prune_unreferenced(document: &mut utoipa::openapi::OpenApi) {
+    // Responses first: a pruned response may have been the only user of a header.
+    let references = references_in(document);
+    if let Some(components) = document.components.as_mut() {
+        components
+            .responses
+            .retain(|name, _| references.contains(&format!("#/components/responses/{name}")));
+    }
+    let references = references_in(document);
+    if let Some(components) = document.components.as_mut() {
+        components
+            .headers
+            .retain(|name, _| references.contains(&format!("#/components/headers/{name}")));
+    }
+}
+
+fn references_in(document: &utoipa::openapi::OpenApi) -> std::collections::HashSet<String> {
+    let mut references = std::collections::HashSet::new();
+    if let Ok(json) = serde_json::to_value(document) {
+        collect_references(&json, &mut references);
+    }
+    references
+}
+
+fn collect_references(value: &serde_json::Value, out: &mut std::collections::HashSet<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, item) in map {
+                match (key.as_str(), item) {
+                    ("$ref", serde_json::Value::String(target)) => {
+                        out.insert(target.clone());
+                    }
+                    _ => collect_references(item, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|i| collect_references(i, out)),
+        _ => {}
+    }
+}
+
+pub(crate) fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+fn is_public(operation: &Operation) -> bool {
+    matches!(&operation.security, Some(reqs) if reqs.iter().all(|r| *r == SecurityRequirement::default()))
+}
+
+fn apply_operation_conventions(path: &str, operation: &mut Operation) {
+    let public = is_public(operation);
+    if operation.security.is_none() {
+        operation.security = Some(vec![
+            SecurityRequirement::new(BEARER_JWT, Vec::<String>::new()),
+            SecurityRequirement::new(API_KEY, Vec::<String>::new()),
+        ]);
+    }
+    let has_body = operation.request_body.is_some();
+    let has_query = operation
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| matches!(p, RefOr::T(param) if param.parameter_in == ParameterIn::Query));
+
+    let mut standard: Vec<(&str, ErrorCode)> = vec![("500", ErrorCode::Internal)];
+    if !public {
+        standard.extend([
+            ("401", ErrorCode::Unauthenticated),
+            ("403", ErrorCode::Forbidden),
+            ("429", ErrorCode::RateLimited),
+            ("503", ErrorCode::ServiceUnavailable),
+        ]);
+    }
+    if has_body {
+        standard.extend([
+            ("400", ErrorCode::MalformedJson),
+            ("413", ErrorCode::PayloadTooLarge),
+            ("415", ErrorCode::UnsupportedMediaType),
+            ("422", ErrorCode::ValidationFailed),
+        ]);
+    }
+    if has_query {
+        standard.push(("422", ErrorCode::ValidationFailed));
+    }
+    if path.starts_with("/v1/") && public {
+        // Public API operations (sign-up, login) are throttled too.
+        standard.push(("429", ErrorCode::RateLimited));
+    }
+    let responses = &mut operation.responses.responses;
+    for (status, code) in standard {
+        responses
+            .entry(status.to_owned())
+            .or_insert_with(|| RefOr::Ref(Ref::from_response_name(code.response_name())));
+    }
+
+    // Every inline (success) response carries the request id, and the rate-limit headers
+    // where a credential is metered.
+    for response in responses.values_mut() {
+        if let RefOr::T(response) = response {
+            response
+                .headers
+                .entry("X-Request-Id".into())
+                .or_insert_with(|| RefOr::Ref(header_ref("X-Request-Id")));
+            if !public {
+                for name in ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"] {
+                    response
+                        .headers
+                        .entry(name.into())
+                        .or_insert_with(|| RefOr::Ref(header_ref(name)));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn every_operation_has_summary_tags_security_an_error_response_and_a_unique_id() {
+        let mut document = document();
+        let declared_tags: HashSet<String> = document
+            .tags
+            .iter()
+            .flatten()
+            .map(|t| t.name.clone())
+            .collect();
+        let mut ids = HashSet::new();
+        for (path, item) in document.paths.paths.iter_mut() {
+            for op in operations_mut(item) {
+                let id = op.operation_id.clone().unwrap_or_default();
+                assert!(!id.is_empty(), "{path}: no operationId");
+                assert!(
+                    ids.insert(id.clone()),
+                    "{path}: operationId {id} used twice"
+                );
+                assert!(
+                    op.summary.as_deref().is_some_and(|s| !s.is_empty()),
+                    "{path} {id}: no summary"
+                );
+                let tags = op.tags.clone().unwrap_or_default();
+                assert!(!tags.is_empty(), "{path} {id}: no tags");
+                for tag in tags {
+                    assert!(
+                        declared_tags.contains(&tag),
+                        "{path} {id}: tag {tag} is not declared"
+                    );
+                }
+                assert!(op.security.is_some(), "{path} {id}: no security");
+                assert!(
+                    op.responses
+                        .responses
+                        .keys()
+                        .any(|s| s.starts_with('4') || s.starts_with('5')),
+                    "{path} {id}: no error response"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_problem_code_enum_is_the_error_table() {
+        let document = document();
+        let json = serde_json::to_value(&document).unwrap();
+        let codes = &json["components"]["schemas"]["Problem"]["properties"]["code"]["enum"];
+        assert_eq!(codes.as_array().map(Vec::len), Some(ErrorCode::ALL.len()));
+        assert!(json["components"]["responses"]["Internal"]["content"][PROBLEM_JSON].is_object());
+    }
+}

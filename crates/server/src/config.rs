@@ -1,0 +1,526 @@
+//! Configuration: command-line flags, then `RAPPORT_*` environment variables, then an
+//! optional TOML file (`--config`), then defaults. Each flag `--x-y` has the variable
+//! `RAPPORT_X_Y` and the file key `x_y`. A bad value stops start-up with one line naming it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, Parser, Subcommand};
+use rapport_auth::SigningKey;
+use rapport_http::CorsOrigins;
+use rapport_storage::DatabaseUrl;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rapport",
+    version,
+    about = "Rapport: an API-first CRM backend",
+    long_about = "Rapport: an API-first CRM backend.\n\nWith no command it serves the API \
+                  (the same as `rapport serve`).",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default): applies migrations, then listens
+    Serve,
+    /// Apply the database migrations and exit
+    Migrate,
+    /// Print the OpenAPI document (what GET /openapi.json serves) and exit
+    Openapi,
+}
+
+/// The settings. Each is a flag, an environment variable and a key of the TOML file.
+#[derive(Debug, Args)]
+pub struct SettingsArgs {
+    /// TOML file with any of the settings below (keys in snake_case, e.g. `bind = "0.0.0.0:8080"`)
+    #[arg(long, env = "RAPPORT_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Database URL: sqlite://FILE or postgres://USER@HOST/DB [default: sqlite://rapport.db]
+    #[arg(
+        long,
+        env = "RAPPORT_DATABASE_URL",
+        global = true,
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "RAPPORT_BIND", global = true, value_name = "ADDR")]
+    pub bind: Option<String>,
+    /// HS256 key for access tokens, at least 32 bytes; generated and kept in the database when unset
+    #[arg(
+        long,
+        env = "RAPPORT_JWT_SECRET",
+        global = true,
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub jwt_secret: Option<String>,
+    /// Who may create organizations through the API: open or closed [default: open]
+    #[arg(long, env = "RAPPORT_SIGNUP", global = true, value_name = "POLICY")]
+    pub signup: Option<String>,
+    /// Days the change feed keeps events [default: 30]
+    #[arg(
+        long,
+        env = "RAPPORT_CHANGE_RETENTION_DAYS",
+        global = true,
+        value_name = "DAYS"
+    )]
+    pub change_retention_days: Option<String>,
+    /// Requests per minute per credential [default: 6000]
+    #[arg(
+        long,
+        env = "RAPPORT_RATE_LIMIT_PER_MINUTE",
+        global = true,
+        value_name = "N"
+    )]
+    pub rate_limit_per_minute: Option<String>,
+    /// Largest request body in bytes [default: 1048576]
+    #[arg(long, env = "RAPPORT_BODY_LIMIT", global = true, value_name = "BYTES")]
+    pub body_limit: Option<String>,
+    /// Browser origins allowed by CORS, comma-separated, or * [default: none]
+    #[arg(
+        long,
+        env = "RAPPORT_CORS_ORIGINS",
+        global = true,
+        value_name = "ORIGINS"
+    )]
+    pub cors_origins: Option<String>,
+    /// Log format: pretty or json [default: pretty]
+    #[arg(long, env = "RAPPORT_LOG_FORMAT", global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Log level or filter, e.g. info or rapport=debug,sqlx=warn [default: info]
+    #[arg(long, env = "RAPPORT_LOG_LEVEL", global = true, value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// HTTP worker threads [default: the number of CPUs]
+    #[arg(long, env = "RAPPORT_WORKERS", global = true, value_name = "N")]
+    pub workers: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignupPolicy {
+    Open,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: DatabaseUrl,
+    pub bind: SocketAddr,
+    /// None: use (or generate) the key stored in the database.
+    pub jwt_secret: Option<SigningKey>,
+    pub signup: SignupPolicy,
+    pub change_retention_days: u32,
+    pub rate_limit_per_minute: u32,
+    pub body_limit: usize,
+    pub cors_origins: CorsOrigins,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub workers: usize,
+}
+
+impl Config {
+    /// Defaults everywhere except the database: what the tests and embedders start from.
+    pub fn with_database(database_url: DatabaseUrl) -> Self {
+        Config {
+            database_url,
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            jwt_secret: None,
+            signup: SignupPolicy::Open,
+            change_retention_days: 30,
+            rate_limit_per_minute: 6000,
+            body_limit: 1024 * 1024,
+            cors_origins: CorsOrigins::None,
+            log_format: LogFormat::Pretty,
+            log_level: "info".into(),
+            workers: std::thread::available_parallelism().map_or(2, usize::from),
+        }
+    }
+}
+
+/// Where a value came from, for the error message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Flag,
+    Env,
+    File(PathBuf),
+}
+
+/// One bad setting: which, from where, and why. Secrets are never echoed.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: &'static str,
+    pub origin: Origin,
+    pub value: Option<String>,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match &self.origin {
+            Origin::Flag => format!("--{}", self.key.replace('_', "-")),
+            Origin::Env => format!("RAPPORT_{}", self.key.to_ascii_uppercase()),
+            Origin::File(path) => format!("{} in {}", self.key, path.display()),
+        };
+        match &self.value {
+            Some(value) => write!(f, "invalid {name} {value:?}: {}", self.reason),
+            None => write!(f, "invalid {name}: {}", self.reason),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+const KEYS: [&str; 11] = [
+    "database_url",
+    "bind",
+    "jwt_secret",
+    "signup",
+    "change_retention_days",
+    "rate_limit_per_minute",
+    "body_limit",
+    "cors_origins",
+    "log_format",
+    "log_level",
+    "workers",
+];
+const SECRET_KEYS: [&str; 2] = ["jwt_secret", "database_url"];
+
+/// Raw values before validation, with where each came from.
+struct Raw {
+    values: BTreeMap<&'static str, (String, Origin)>,
+}
+
+impl Raw {
+    fn take(&mut self, key: &'static str) -> Option<(String, Origin)> {
+        self.values.remove(key)
+    }
+}
+
+impl Config {
+    /// Resolves flags (already parsed into `args`, with `matches` telling flag from
+    /// environment), the file, and defaults.
+    pub fn resolve(args: &SettingsArgs, matches: &ArgMatches) -> Result<Config, ConfigError> {
+        let cli_values: [(&'static str, &Option<String>); 11] = [
+            ("database_url", &args.database_url),
+            ("bind", &args.bind),
+            ("jwt_secret", &args.jwt_secret),
+            ("signup", &args.signup),
+            ("change_retention_days", &args.change_retention_days),
+            ("rate_limit_per_minute", &args.rate_limit_per_minute),
+            ("body_limit", &args.body_limit),
+            ("cors_origins", &args.cors_origins),
+            ("log_format", &args.log_format),
+            ("log_level", &args.log_level),
+            ("workers", &args.workers),
+        ];
+        let mut raw = Raw {
+            values: BTreeMap::new(),
+        };
+        if let Some(path) = &args.config {
+            for (key, value) in read_file(path)? {
+                raw.values.insert(key, (value, Origin::File(path.clone())));
+            }
+        }
+        for (key, value) in cli_values {
+            if let Some(value) = value {
+                let origin = match value_source(matches, key) {
+                    Some(ValueSource::EnvVariable) => Origin::Env,
+                    _ => Origin::Flag,
+                };
+                raw.values.insert(key, (value.clone(), origin));
+            }
+        }
+        Config::from_raw(raw)
+    }
+
+    fn from_raw(mut raw: Raw) -> Result<Config, ConfigError> {
+        let default_url =
+            DatabaseUrl::parse("sqlite://rapport.db").map_err(|reason| ConfigError {
+                key: "database_url",
+                origin: Origin::Flag,
+                value: None,
+                reason,
+            })?;
+        let mut config = Config::with_database(default_url);
+        if let Some(v) = raw.take("database_url") {
+            config.database_url = parse(v, "database_url", DatabaseUrl::parse)?;
+        }
+        if let Some(v) = raw.take("bind") {
+            config.bind = parse(v, "bind", |s| {
+                s.parse::<SocketAddr>()
+                    .map_err(|_| "is not an address such as 127.0.0.1:8080 or 0.0.0.0:8080".into())
+            })?;
+        }
+        if let Some(v) = raw.take("jwt_secret") {
+            config.jwt_secret = Some(parse(v, "jwt_secret", |s| {
+                SigningKey::new(s).map_err(|e| e.to_string())
+            })?);
+        }
+        if let Some(v) = raw.take("signup") {
+            config.signup = parse(v, "signup", |s| match s {
+                "open" => Ok(SignupPolicy::Open),
+                "closed" => Ok(SignupPolicy::Closed),
+                _ => Err("must be open or closed".into()),
+            })?;
+        }
+        if let Some(v) = raw.take("change_retention_days") {
+            config.change_retention_days =
+                parse(v, "change_retention_days", |s| number(s, 1, 36_500))?;
+        }
+        if let Some(v) = raw.take("rate_limit_per_minute") {
+            config.rate_limit_per_minute =
+                parse(v, "rate_limit_per_minute", |s| number(s, 1, 10_000_000))?;
+        }
+        if let Some(v) = raw.take("body_limit") {
+            config.body_limit = parse(v, "body_limit", |s| {
+                number(s, 1024, 1 << 30).map(|n| n as usize)
+            })?;
+        }
+        if let Some(v) = raw.take("cors_origins") {
+            config.cors_origins = parse(v, "cors_origins", cors_origins)?;
+        }
+        if let Some(v) = raw.take("log_format") {
+            config.log_format = parse(v, "log_format", |s| match s {
+                "pretty" => Ok(LogFormat::Pretty),
+                "json" => Ok(LogFormat::Json),
+                _ => Err("must be pretty or json".into()),
+            })?;
+        }
+        if let Some(v) = raw.take("log_level") {
+            config.log_level = parse(v, "log_level", |s| {
+                tracing_subscriber::EnvFilter::try_new(s)
+                    .map(|_| s.to_owned())
+                    .map_err(|e| format!("is not a level or filter ({e})"))
+            })?;
+        }
+        if let Some(v) = raw.take("workers") {
+            config.workers = parse(v, "workers", |s| number(s, 1, 1024).map(|n| n as usize))?;
+        }
+        Ok(config)
+    }
+}
+
+fn value_source(matches: &ArgMatches, key: &str) -> Option<ValueSource> {
+    matches.value_source(key).or_else(|| {
+        matches
+            .subcommand()
+            .and_then(|(_, sub)| sub.value_source(key))
+    })
+}
+
+fn parse<T>(
+    (value, origin): (String, Origin),
+    key: &'static str,
+    parser: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, ConfigError> {
+    parser(value.trim()).map_err(|reason| ConfigError {
+        key,
+        value: (!SECRET_KEYS.contains(&key)).then_some(value),
+        origin,
+        reason,
+    })
+}
+
+fn number(s: &str, min: u32, max: u32) -> Result<u32, String> {
+    match s.parse::<u64>() {
+        Ok(n) if (u64::from(min)..=u64::from(max)).contains(&n) => Ok(n as u32),
+        _ => Err(format!("must be a whole number from {min} to {max}")),
+    }
+}
+
+fn cors_origins(s: &str) -> Result<CorsOrigins, String> {
+    let list: Vec<&str> = s
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .collect();
+    if list.is_empty() {
+        return Ok(CorsOrigins::None);
+    }
+    if list == ["*"] {
+        return Ok(CorsOrigins::Any);
+    }
+    for origin in &list {
+        let rest = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"));
+        match rest {
+            Some(host) if !host.is_empty() && !host.contains('/') => {}
+            _ => {
+                return Err(format!(
+                    "{origin} is not an origin such as https://app.example.com (or use * alone)"
+                ));
+            }
+        }
+    }
+    Ok(CorsOrigins::List(
+        list.into_iter().map(str::to_owned).collect(),
+    ))
+}
+
+/// Reads the TOML file into strings per known key; an unknown key is an error, so that a
+/// typo does not silently fall back to a default.
+fn read_file(path: &Path) -> Result<Vec<(&'static str, String)>, ConfigError> {
+    let fail = |reason: String| ConfigError {
+        key: "config",
+        origin: Origin::Flag,
+        value: Some(path.display().to_string()),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| fail(format!("is not valid TOML: {}", e.message())))?;
+    let mut values = Vec::new();
+    for (key, value) in table {
+        let Some(known) = KEYS.iter().find(|k| **k == key) else {
+            return Err(fail(format!(
+                "has the unknown key {key:?} (known: {})",
+                KEYS.join(", ")
+            )));
+        };
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(n) => n.to_string(),
+            toml::Value::Array(items) => {
+                let mut parts = Vec::new();
+                for item in items {
+                    match item {
+                        toml::Value::String(s) => parts.push(s),
+                        other => {
+                            return Err(fail(format!(
+                                "{key} must be a list of strings, found a {}",
+                                other.type_str()
+                            )));
+                        }
+                    }
+                }
+                parts.join(",")
+            }
+            other => {
+                return Err(fail(format!(
+                    "{key} must be a string or a number, found a {}",
+                    other.type_str()
+                )));
+            }
+        };
+        values.push((*known, text));
+    }
+    Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, FromArgMatches};
+
+    use super::*;
+
+    fn resolve(argv: &[&str]) -> Result<Config, ConfigError> {
+        let matches = Cli::command().try_get_matches_from(argv).unwrap();
+        let cli = Cli::from_arg_matches(&matches).unwrap();
+        Config::resolve(&cli.settings, &matches)
+    }
+
+    #[test]
+    fn zero_configuration_serves_sqlite_on_localhost() {
+        let config = resolve(&["rapport"]).unwrap();
+        assert_eq!(config.database_url.expose(), "sqlite://rapport.db");
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.body_limit, 1024 * 1024);
+        assert_eq!(config.signup, SignupPolicy::Open);
+        assert_eq!(config.rate_limit_per_minute, 6000);
+        assert_eq!(config.change_retention_days, 30);
+    }
+
+    #[test]
+    fn flags_work_before_and_after_the_command() {
+        let config = resolve(&["rapport", "--bind", "0.0.0.0:9000", "serve"]).unwrap();
+        assert_eq!(config.bind.to_string(), "0.0.0.0:9000");
+        let config = resolve(&["rapport", "serve", "--body-limit", "2048"]).unwrap();
+        assert_eq!(config.body_limit, 2048);
+    }
+
+    #[test]
+    fn a_bad_flag_value_names_the_flag() {
+        let error = resolve(&["rapport", "--bind", "nowhere"]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid --bind \"nowhere\": is not an address such as 127.0.0.1:8080 or 0.0.0.0:8080"
+        );
+        let error = resolve(&["rapport", "--log-format", "xml"]).unwrap_err();
+        assert!(error.to_string().starts_with("invalid --log-format"));
+    }
+
+    #[test]
+    fn a_short_secret_is_refused_without_echoing_it() {
+        let error = resolve(&["rapport", "--jwt-secret", "hunter2"]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid --jwt-secret: must be at least 32 bytes (it is 7)"
+        );
+    }
+
+    #[test]
+    fn the_file_fills_what_flags_leave_open_and_flags_win() {
+        let dir = std::env::temp_dir().join(format!("rapport-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("rapport.toml");
+        std::fs::write(
+            &path,
+            "bind = \"0.0.0.0:7000\"\nbody_limit = 4096\ncors_origins = [\"https://a.example\", \"http://localhost:3000\"]\n",
+        )
+        .unwrap();
+        let file = path.to_str().unwrap();
+        let config = resolve(&["rapport", "--config", file, "--body-limit", "8192"]).unwrap();
+        assert_eq!(config.bind.to_string(), "0.0.0.0:7000");
+        assert_eq!(config.body_limit, 8192);
+        assert_eq!(
+            config.cors_origins,
+            CorsOrigins::List(vec![
+                "https://a.example".into(),
+                "http://localhost:3000".into()
+            ])
+        );
+
+        std::fs::write(&path, "bnid = \"0.0.0.0:7000\"\n").unwrap();
+        let error = resolve(&["rapport", "--config", file]).unwrap_err();
+        assert!(
+            error.to_string().contains("unknown key \"bnid\""),
+            "{error}"
+        );
+
+        std::fs::write(&path, "workers = 0\n").unwrap();
+        let error = resolve(&["rapport", "--config", file]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("invalid workers in {file} \"0\": must be a whole number from 1 to 1024")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn cors_origins_must_be_origins() {
+        assert_eq!(cors_origins("*"), Ok(CorsOrigins::Any));
+        assert_eq!(cors_origins(""), Ok(CorsOrigins::None));
+        assert!(cors_origins("app.example.com").is_err());
+        assert!(cors_origins("https://app.example.com/path").is_err());
+    }
+}

@@ -1,0 +1,9 @@
+//! Rapport, the binary's library: configuration, telemetry and wiring. The only place that
+//! knows both the storage backends and the HTTP layer.
+
+pub mod config;
+mod startup;
+pub mod telemetry;
+
+pub use config::{Cli, Command, Config};
+pub use startup::{Application, open_store};

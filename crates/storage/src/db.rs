@@ -1,0 +1,198 @@
+//! Connecting, migrating, and the one-body-two-backends macro.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rapport_domain::{Backend, PoolStats, Readiness, Store, StoreError};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::error::ConnectError;
+use crate::url::DatabaseUrl;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// The native pools. SQLite allows one writer at a time, so writes go through a pool of one
+/// connection (no SQLITE_BUSY between our own writers) and reads through a separate pool.
+#[derive(Clone)]
+pub(crate) enum Db {
+    Sqlite {
+        writer: SqlitePool,
+        reader: SqlitePool,
+    },
+    Postgres(PgPool),
+}
+
+/// Expands one SQL body for each backend.
+///
+/// `on_db!(db, read, |pool| body)` runs `body` with `pool` bound to the backend's pool (the
+/// reader on SQLite; `write` picks the single writer). Inside `body`, `?` converts both sqlx
+/// and domain errors; the macro yields a `Result<_, StoreError>`.
+macro_rules! on_db {
+    ($db:expr, read, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite { reader: $pool, .. } => {
+                let result: ::std::result::Result<_, $crate::error::DbError> =
+                    async { $body }.await;
+                result.map_err(::rapport_domain::StoreError::from)
+            }
+            $crate::db::Db::Postgres($pool) => {
+                let result: ::std::result::Result<_, $crate::error::DbError> =
+                    async { $body }.await;
+                result.map_err(::rapport_domain::StoreError::from)
+            }
+        }
+    };
+    ($db:expr, write, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite { writer: $pool, .. } => {
+                let result: ::std::result::Result<_, $crate::error::DbError> =
+                    async { $body }.await;
+                result.map_err(::rapport_domain::StoreError::from)
+            }
+            $crate::db::Db::Postgres($pool) => {
+                let result: ::std::result::Result<_, $crate::error::DbError> =
+                    async { $body }.await;
+                result.map_err(::rapport_domain::StoreError::from)
+            }
+        }
+    };
+}
+
+/// Rapport's store over either database.
+#[derive(Clone)]
+pub struct SqlStore {
+    pub(crate) db: Db,
+}
+
+/// Opens the database the URL names: `sqlite://path` (created when missing) or `postgres://…`.
+/// Does not migrate; call [`SqlStore::migrate`].
+pub async fn connect(url: &DatabaseUrl) -> Result<SqlStore, ConnectError> {
+    let db = match url.backend() {
+        Backend::Sqlite => connect_sqlite(url.expose()).await?,
+        Backend::Postgres => connect_postgres(url.expose()).await?,
+    };
+    Ok(SqlStore { db })
+}
+
+async fn connect_sqlite(url: &str) -> Result<Db, ConnectError> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|e| ConnectError::InvalidUrl(e.to_string()))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true)
+        .pragma("temp_store", "memory");
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    // The writer opens (and creates) the file first; readers need it to exist.
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(options.clone())
+        .await
+        .map_err(ConnectError::Open)?;
+    let reader = if in_memory {
+        // Each in-memory connection is its own database: the writer must serve reads too.
+        writer.clone()
+    } else {
+        SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(ConnectError::Open)?
+    };
+    Ok(Db::Sqlite { writer, reader })
+}
+
+async fn connect_postgres(url: &str) -> Result<Db, ConnectError> {
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| ConnectError::InvalidUrl(e.to_string()))?
+        .application_name("rapport");
+    let pool = PgPoolOptions::new()
+        .max_connections(32)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+        .map_err(ConnectError::Open)?;
+    Ok(Db::Postgres(pool))
+}
+
+impl SqlStore {
+    /// Applies the embedded migrations that the database lacks. Safe to run from several nodes
+    /// at once on PostgreSQL (sqlx takes an advisory lock).
+    pub async fn migrate(&self) -> Result<(), ConnectError> {
+        match &self.db {
+            Db::Sqlite { writer, .. } => SQLITE_MIGRATIONS.run(writer).await,
+            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+        }
+        .map_err(ConnectError::Migrate)
+    }
+
+    /// The newest migration this binary carries.
+    pub fn latest_schema_version(&self) -> i64 {
+        let migrator = match self.db {
+            Db::Sqlite { .. } => &SQLITE_MIGRATIONS,
+            Db::Postgres(_) => &POSTGRES_MIGRATIONS,
+        };
+        migrator.iter().map(|m| m.version).max().unwrap_or(0)
+    }
+}
+
+const SCHEMA_VERSION: &str = "select coalesce(max(version), 0) from _sqlx_migrations where success";
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite { .. } => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn readiness(&self) -> Result<Readiness, StoreError> {
+        let backend = self.backend();
+        let schema_version = on_db!(&self.db, read, |pool| {
+            let version: i64 = sqlx::query_scalar(SCHEMA_VERSION).fetch_one(pool).await?;
+            Ok(version)
+        })?;
+        Ok(Readiness {
+            backend,
+            schema_version,
+        })
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        fn stats<DB: sqlx::Database>(name: &'static str, pool: &sqlx::Pool<DB>) -> PoolStats {
+            PoolStats {
+                name,
+                size: pool.size(),
+                idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                max: pool.options().get_max_connections(),
+            }
+        }
+        match &self.db {
+            Db::Sqlite { writer, reader } => {
+                vec![stats("writer", writer), stats("reader", reader)]
+            }
+            Db::Postgres(pool) => vec![stats("primary", pool)],
+        }
+    }
+
+    async fn close(&self) {
+        match &self.db {
+            Db::Sqlite { writer, reader } => {
+                reader.close().await;
+                writer.close().await;
+            }
+            Db::Postgres(pool) => pool.close().await,
+        }
+    }
+}

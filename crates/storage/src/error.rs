@@ -1,0 +1,62 @@
+//! Driver errors, normalised once, here.
+
+use rapport_domain::StoreError;
+
+/// The error type inside store bodies: `?` works on both sqlx and domain errors, and
+/// [`on_db!`] turns it into a [`StoreError`] at the trait boundary.
+#[derive(Debug)]
+pub(crate) struct DbError(pub(crate) StoreError);
+
+impl From<StoreError> for DbError {
+    fn from(error: StoreError) -> Self {
+        DbError(error)
+    }
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(error: sqlx::Error) -> Self {
+        DbError(classify(error))
+    }
+}
+
+impl From<DbError> for StoreError {
+    fn from(error: DbError) -> Self {
+        error.0
+    }
+}
+
+fn classify(error: sqlx::Error) -> StoreError {
+    match error {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::PoolClosed => StoreError::Unavailable("the connection pool is closed".into()),
+        sqlx::Error::PoolTimedOut => {
+            StoreError::Unavailable("timed out waiting for a database connection".into())
+        }
+        sqlx::Error::Io(e) => StoreError::Unavailable(format!("database i/o: {e}")),
+        sqlx::Error::Tls(e) => StoreError::Unavailable(format!("database tls: {e}")),
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict { field: None }
+        }
+        sqlx::Error::Database(db) if is_unavailable_code(db.code().as_deref()) => {
+            StoreError::Unavailable(db.message().to_owned())
+        }
+        other => StoreError::internal(other),
+    }
+}
+
+/// PostgreSQL SQLSTATEs that mean "the database is not there right now" rather than "your
+/// query is wrong": connection exceptions (08…), shutdowns (57P0x), a dropped database (3D000).
+fn is_unavailable_code(code: Option<&str>) -> bool {
+    matches!(code, Some(c) if c.starts_with("08") || c.starts_with("57P") || c == "3D000")
+}
+
+/// Why the store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("invalid database url: {0}")]
+    InvalidUrl(String),
+    #[error("cannot open the database: {0}")]
+    Open(#[source] sqlx::Error),
+    #[error("cannot apply migrations: {0}")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}

@@ -1,0 +1,12 @@
+//! Black-box API tests: each starts the whole app in-process on a fresh database and talks
+//! HTTP to it, once on SQLite and once on PostgreSQL (see `helpers::both_backends!`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod helpers;
+
+mod cli;
+mod docs;
+mod errors;
+mod ops;
