@@ -179,3 +179,90 @@ mod blocking {
         .unwrap()
     }
 }
+
+both_backends!(admin_create_org_works_with_signup_closed_and_reads_the_password_from_stdin);
+async fn admin_create_org_works_with_signup_closed_and_reads_the_password_from_stdin(app: TestApp) {
+    use std::io::Write;
+
+    let mut child = rapport()
+        .args([
+            "admin",
+            "create-org",
+            "--name",
+            "Acme",
+            "--owner-email",
+            "ops@acme.example",
+        ])
+        .args([
+            "--owner-password-stdin",
+            "--database-url",
+            app.database_url(),
+            "--signup",
+            "closed",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{}\n", crate::helpers::PASSWORD).as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let created: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(created["organization_name"], "Acme");
+    let session = app.session("ops@acme.example").await;
+    assert_eq!(session.org_id, created["organization_id"].as_str().unwrap());
+    let me = app.get_as("/v1/me", &session.access_token).await.json();
+    assert_eq!(me["role"], "owner");
+    assert_eq!(me["name"], "ops");
+}
+
+#[test]
+fn admin_create_org_refuses_a_password_on_the_command_line_or_a_short_one() {
+    let without_stdin = rapport()
+        .args([
+            "admin",
+            "create-org",
+            "--name",
+            "Acme",
+            "--owner-email",
+            "ops@acme.example",
+        ])
+        .output()
+        .unwrap();
+    assert!(!without_stdin.status.success());
+    assert!(String::from_utf8_lossy(&without_stdin.stderr).contains("--owner-password-stdin"));
+
+    let dir = std::env::temp_dir().join(format!("rapport-admin-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut child = rapport()
+        .current_dir(&dir)
+        .args([
+            "admin",
+            "create-org",
+            "--name",
+            "Acme",
+            "--owner-email",
+            "ops@acme.example",
+            "--owner-password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"short\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("at least 10 characters"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,8 +1,11 @@
 //! The platform's error answers: every one a problem document.
 
 use reqwest::Method;
+use serde_json::json;
 
-use crate::helpers::TestApp;
+use crate::helpers::{PASSWORD, TestApp};
+
+const SIGNUP: &str = "/v1/auth/signup";
 
 both_backends!(an_unknown_route_is_a_404_problem);
 async fn an_unknown_route_is_a_404_problem(app: TestApp) {
@@ -33,4 +36,148 @@ async fn a_wrong_method_on_a_templated_path_is_a_405(app: TestApp) {
 
     response.assert_problem(405, "method_not_allowed");
     assert_eq!(response.header("allow"), Some("GET"));
+}
+
+both_backends!(malformed_json_is_a_400_with_the_parsers_position);
+async fn malformed_json_is_a_400_with_the_parsers_position(app: TestApp) {
+    let body = "{\n  \"organization_name\": \"Acme\",\n  \"name\": oops\n}";
+
+    let response = app.post_raw(SIGNUP, Some("application/json"), body).await;
+
+    let problem = response.assert_problem(400, "malformed_json");
+    assert_eq!(problem["line"], 3);
+    assert_eq!(problem["column"], 11);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("line 3, column 11"),
+        "{problem}"
+    );
+}
+
+both_backends!(an_empty_or_truncated_body_is_malformed_json);
+async fn an_empty_or_truncated_body_is_malformed_json(app: TestApp) {
+    for body in ["", "{\"name\": \"A\"", "[1, 2"] {
+        let response = app.post_raw(SIGNUP, Some("application/json"), body).await;
+        response.assert_problem(400, "malformed_json");
+    }
+}
+
+both_backends!(an_oversized_body_is_a_413_and_creates_nothing);
+async fn an_oversized_body_is_a_413_and_creates_nothing(app: TestApp) {
+    let big_name = "x".repeat(2 * 1024 * 1024);
+    let body = json!({"organization_name": big_name, "name": "A", "email": "big@acme.example", "password": PASSWORD});
+
+    let response = app.post_json(SIGNUP, &body).await;
+
+    response.assert_problem(413, "payload_too_large");
+    let login = app.login("big@acme.example", PASSWORD).await;
+    login.assert_problem(401, "invalid_credentials");
+}
+
+both_backends!(
+    the_body_limit_is_configurable,
+    |config: &mut rapport::Config| config.body_limit = 2048
+);
+async fn the_body_limit_is_configurable(app: TestApp) {
+    let body = json!({"organization_name": "x".repeat(3000), "name": "A", "email": "a@acme.example", "password": PASSWORD});
+
+    let response = app.post_json(SIGNUP, &body).await;
+
+    response.assert_problem(413, "payload_too_large");
+    assert!(
+        response.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("2048 bytes")
+    );
+}
+
+both_backends!(a_body_that_is_not_json_is_a_415);
+async fn a_body_that_is_not_json_is_a_415(app: TestApp) {
+    let form = app
+        .post_raw(SIGNUP, Some("application/x-www-form-urlencoded"), "name=A")
+        .await;
+    let missing = app.post_raw(SIGNUP, None, "{}").await;
+
+    form.assert_problem(415, "unsupported_media_type");
+    missing.assert_problem(415, "unsupported_media_type");
+}
+
+both_backends!(a_json_content_type_with_charset_is_accepted);
+async fn a_json_content_type_with_charset_is_accepted(app: TestApp) {
+    let body = json!({"organization_name": "Acme", "name": "A", "email": "a@acme.example", "password": PASSWORD});
+
+    let response = app
+        .post_raw(
+            SIGNUP,
+            Some("application/json; charset=utf-8"),
+            body.to_string(),
+        )
+        .await;
+
+    assert_eq!(response.status, 201, "{}", response.text);
+}
+
+both_backends!(a_field_of_the_wrong_type_is_a_422_naming_it);
+async fn a_field_of_the_wrong_type_is_a_422_naming_it(app: TestApp) {
+    let body = json!({"organization_name": 42, "name": "A", "email": "a@acme.example", "password": PASSWORD});
+
+    let response = app.post_json(SIGNUP, &body).await;
+
+    let problem = response.assert_problem(422, "validation_failed");
+    assert_eq!(problem["errors"][0]["field"], "organization_name");
+    assert_eq!(problem["errors"][0]["code"], "invalid_type");
+}
+
+both_backends!(an_unknown_field_is_a_422_naming_it);
+async fn an_unknown_field_is_a_422_naming_it(app: TestApp) {
+    let body = json!({"organisation_name": "Acme", "name": "A", "email": "a@acme.example", "password": PASSWORD});
+
+    let response = app.post_json(SIGNUP, &body).await;
+
+    let problem = response.assert_problem(422, "validation_failed");
+    assert_eq!(problem["errors"][0]["field"], "organisation_name");
+    assert_eq!(problem["errors"][0]["code"], "unknown_field");
+}
+
+both_backends!(a_missing_field_is_a_422_naming_it);
+async fn a_missing_field_is_a_422_naming_it(app: TestApp) {
+    let body =
+        json!({"organization_name": "Acme", "email": "a@acme.example", "password": PASSWORD});
+
+    let response = app.post_json(SIGNUP, &body).await;
+
+    let problem = response.assert_problem(422, "validation_failed");
+    assert_eq!(problem["errors"][0]["field"], "name");
+    assert_eq!(problem["errors"][0]["code"], "required");
+}
+
+both_backends!(sql_looking_input_is_stored_verbatim);
+async fn sql_looking_input_is_stored_verbatim(app: TestApp) {
+    let name = "Robert'); DROP TABLE users;--";
+    let email = "bobby'--@acme.example";
+    let body = json!({"organization_name": "x' OR '1'='1", "name": name, "email": email, "password": PASSWORD});
+
+    let response = app.post_json(SIGNUP, &body).await;
+
+    assert_eq!(response.status, 201, "{}", response.text);
+    let session = app.session(email).await;
+    let me = app.get_as("/v1/me", &session.access_token).await.json();
+    assert_eq!(me["name"], name);
+    let organization = app
+        .get_as("/v1/organization", &session.access_token)
+        .await
+        .json();
+    assert_eq!(organization["name"], "x' OR '1'='1");
+}
+
+#[test]
+fn the_readme_lists_every_error_code() {
+    let readme = include_str!("../../README.md");
+    for code in rapport_http::ErrorCode::ALL {
+        let row = format!("| `{}` | {} |", code.as_str(), code.status().as_u16());
+        assert!(readme.contains(&row), "README.md lacks the row {row}");
+    }
 }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use rapport::{Application, Config};
+use rapport_auth::SigningKey;
 use rapport_storage::{DatabaseUrl, SqlStore};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder};
@@ -30,6 +31,33 @@ macro_rules! both_backends {
             async fn postgres() {
                 if let Some(app) =
                     $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await
+                {
+                    super::$name(app).await;
+                }
+            }
+        }
+    };
+    // With a configuration change: `both_backends!(name, |config| config.x = y)`.
+    ($name:ident, $configure:expr) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::helpers::TestApp::spawn_with(
+                    $crate::helpers::Backend::Sqlite,
+                    $configure,
+                )
+                .await
+                .expect("SQLite is always available");
+                super::$name(app).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) = $crate::helpers::TestApp::spawn_with(
+                    $crate::helpers::Backend::Postgres,
+                    $configure,
+                )
+                .await
                 {
                     super::$name(app).await;
                 }
@@ -59,8 +87,33 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The app's own store (same pools), for tests that must reach behind the API.
     pub store: SqlStore,
+    /// The key the app signs access tokens with, for tests that forge tokens.
+    pub signing_key: SigningKey,
     database: TestDatabase,
 }
+
+/// A signed-in user: the tokens and who they are.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub user_id: String,
+    pub org_id: String,
+}
+
+impl Session {
+    fn from_tokens(body: &Value) -> Session {
+        Session {
+            access_token: body["access_token"].as_str().unwrap().to_owned(),
+            refresh_token: body["refresh_token"].as_str().unwrap().to_owned(),
+            user_id: body["user"]["id"].as_str().unwrap().to_owned(),
+            org_id: body["organization"]["id"].as_str().unwrap().to_owned(),
+        }
+    }
+}
+
+/// The password every test user gets.
+pub const PASSWORD: &str = "correct horse battery staple";
 
 pub struct TestResponse {
     pub status: u16,
@@ -126,6 +179,7 @@ impl TestApp {
         let app = Application::build(config).await.expect("the app starts");
         let address = format!("http://127.0.0.1:{}", app.port());
         let store = app.store().clone();
+        let signing_key = app.signing_key().clone();
         tokio::spawn(app.run_until_stopped());
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -137,6 +191,7 @@ impl TestApp {
             backend,
             client,
             store,
+            signing_key,
             database,
         })
     }
@@ -185,6 +240,120 @@ impl TestApp {
 
     pub fn database_url(&self) -> &str {
         &self.database.url
+    }
+
+    /// A request with `Authorization: Bearer <token>`.
+    pub fn authed(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
+        self.request(method, path).bearer_auth(token)
+    }
+
+    pub async fn get_as(&self, path: &str, token: &str) -> TestResponse {
+        self.send(self.authed(Method::GET, path, token)).await
+    }
+
+    pub async fn post_as(&self, path: &str, token: &str, body: &Value) -> TestResponse {
+        self.send(self.authed(Method::POST, path, token).json(body))
+            .await
+    }
+
+    pub async fn patch_as(&self, path: &str, token: &str, body: &Value) -> TestResponse {
+        self.send(self.authed(Method::PATCH, path, token).json(body))
+            .await
+    }
+
+    pub async fn delete_as(&self, path: &str, token: &str) -> TestResponse {
+        self.send(self.authed(Method::DELETE, path, token)).await
+    }
+
+    /// Runs SQL directly on the test's database, for setups the API cannot make (a key that
+    /// expired an hour ago). Never used to check results.
+    pub async fn execute_sql(&self, sql: &str) {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut connection = sqlx::SqliteConnection::connect(&self.database.url)
+                    .await
+                    .unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+            }
+            Backend::Postgres => {
+                let mut connection = sqlx::PgConnection::connect(&self.database.url)
+                    .await
+                    .unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// Signs up a new organization whose owner has `email`.
+    pub async fn signup(&self, organization: &str, email: &str) -> Session {
+        let response = self
+            .post_json(
+                "/v1/auth/signup",
+                &serde_json::json!({
+                    "organization_name": organization,
+                    "name": "Owner",
+                    "email": email,
+                    "password": PASSWORD,
+                }),
+            )
+            .await;
+        assert_eq!(response.status, 201, "signup failed: {}", response.text);
+        Session::from_tokens(&response.json())
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> TestResponse {
+        self.post_json(
+            "/v1/auth/login",
+            &serde_json::json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// Signs in and returns the session; panics when sign-in fails.
+    pub async fn session(&self, email: &str) -> Session {
+        let response = self.login(email, PASSWORD).await;
+        assert_eq!(response.status, 200, "login failed: {}", response.text);
+        Session::from_tokens(&response.json())
+    }
+
+    /// Has `admin` create a user with `role` (and `extra` fields), then signs them in.
+    pub async fn member(&self, admin: &Session, email: &str, role: &str) -> Session {
+        let response = self
+            .post_as(
+                "/v1/users",
+                &admin.access_token,
+                &serde_json::json!({ "email": email, "name": email, "role": role, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(
+            response.status, 201,
+            "create user failed: {}",
+            response.text
+        );
+        self.session(email).await
+    }
+
+    /// Has `session` create an API key with these scopes; returns (id, secret).
+    pub async fn api_key(&self, session: &Session, scopes: &[&str]) -> (String, String) {
+        let response = self
+            .post_as(
+                "/v1/api-keys",
+                &session.access_token,
+                &serde_json::json!({ "name": "test key", "scopes": scopes }),
+            )
+            .await;
+        assert_eq!(response.status, 201, "create key failed: {}", response.text);
+        let body = response.json();
+        (
+            body["id"].as_str().unwrap().to_owned(),
+            body["secret"].as_str().unwrap().to_owned(),
+        )
     }
 }
 

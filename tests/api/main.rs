@@ -6,7 +6,9 @@
 #[macro_use]
 mod helpers;
 
+mod access;
 mod cli;
 mod docs;
 mod errors;
+mod identity;
 mod ops;

@@ -59,7 +59,7 @@ async fn metrics_count_requests_by_route_template_and_status(app: TestApp) {
     );
     // The template, not the raw path, so that series stay bounded.
     assert!(text.contains(
-        r#"rapport_http_requests_total{method="GET",route="/docs/{file}",status="404"} 1"#
+        r#"rapport_http_requests_total{method="GET",route="/docs/{file:.*}",status="404"} 1"#
     ));
     assert!(text.contains(r#"rapport_http_request_duration_seconds_count{method="GET",route="/health/live",status="200"} 2"#));
     assert!(text.contains(r#"le="+Inf""#));

@@ -16,6 +16,15 @@ pub enum StoreError {
     /// The write would break a uniqueness rule; `field` names the input that collides when known.
     #[error("conflict{}", field.as_deref().map(|f| format!(" on {f}")).unwrap_or_default())]
     Conflict { field: Option<String> },
+    /// The caller's expected version (If-Match) is not the record's; nothing was written.
+    #[error("version mismatch: the record is at version {current}")]
+    VersionMismatch { current: i64 },
+    /// An id in the input names no record of the caller's organization.
+    #[error("{field} names no record of this organization")]
+    InvalidReference { field: String },
+    /// The change would leave the organization without an active owner.
+    #[error("the organization would have no active owner")]
+    LastOwner,
     /// The database cannot be reached or the pool is closed: retrying later may succeed.
     #[error("database unavailable: {0}")]
     Unavailable(String),

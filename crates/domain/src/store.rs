@@ -1,10 +1,23 @@
-//! The store traits: what the HTTP layer may ask of the database, tenant first.
+//! The store traits: what the HTTP layer may ask of the database. Every method that reads or
+//! writes tenant data takes the [`AuthContext`] first and is scoped by its organization; only
+//! the authentication entry points of [`AuthStore`] run before a context exists.
 
 use std::fmt;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 use crate::StoreError;
+use crate::access::AuthContext;
+use crate::email::Email;
+use crate::identity::{
+    ApiKey, AuditEntry, AuditFilter, ClientInfo, KeyUse, LoginCandidate, NewApiKey,
+    NewRefreshToken, NewTeam, NewUser, Organization, OrganizationPatch, Principal, RefreshOutcome,
+    Team, TeamPatch, TransferCounts, User, UserFilter, UserPatch,
+};
+use crate::object::ObjectType;
+use crate::page::{Page, PageRequest};
 
 /// Which database engine serves the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +60,7 @@ pub struct PoolStats {
 }
 
 /// The whole store. Each group of records is reached through its own accessor, so that a
-/// handler reads `store.contacts().get(&ctx, id)`.
+/// handler reads `store.users().get(&ctx, id)`.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> Backend;
@@ -59,4 +72,167 @@ pub trait Store: Send + Sync + 'static {
 
     /// Closes the pools after in-flight queries finish; later calls fail with `Unavailable`.
     async fn close(&self);
+
+    fn auth(&self) -> &dyn AuthStore;
+    fn organizations(&self) -> &dyn OrganizationStore;
+    fn users(&self) -> &dyn UserStore;
+    fn teams(&self) -> &dyn TeamStore;
+    fn api_keys(&self) -> &dyn ApiKeyStore;
+    fn audit(&self) -> &dyn AuditStore;
+}
+
+/// Authentication: the only calls made before the caller is known.
+#[async_trait]
+pub trait AuthStore: Send + Sync {
+    /// Creates an organization with its first user, an owner.
+    async fn create_organization(
+        &self,
+        name: String,
+        owner: NewUser,
+        client: &ClientInfo,
+    ) -> Result<(Organization, User), StoreError>;
+
+    /// The user with this email (any organization; emails are unique installation-wide).
+    async fn login_candidate(&self, email: &Email) -> Result<Option<LoginCandidate>, StoreError>;
+
+    /// When the failed sign-ins for this email since `since` happened, oldest first.
+    async fn login_failures_since(
+        &self,
+        email: &Email,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError>;
+
+    /// Records a failed sign-in; audited in the user's organization when the email is a user's.
+    async fn record_login_failure(
+        &self,
+        email: &Email,
+        user: Option<&User>,
+        client: &ClientInfo,
+    ) -> Result<(), StoreError>;
+
+    /// Starts a session with its first refresh token; records the sign-in and forgets the
+    /// email's failed attempts.
+    async fn start_session(
+        &self,
+        user: &User,
+        refresh: NewRefreshToken,
+        client: &ClientInfo,
+        audit_action: &str,
+    ) -> Result<Uuid, StoreError>;
+
+    /// The user of a live session, when the user is active and the session not revoked.
+    async fn session_principal(
+        &self,
+        org_id: Uuid,
+        user_id: Uuid,
+        session_id: Uuid,
+    ) -> Result<Option<Principal>, StoreError>;
+
+    /// The key with this secret hash and its user, when neither is revoked or deactivated.
+    async fn api_key_principal(
+        &self,
+        secret_hash: &str,
+    ) -> Result<Option<(Principal, KeyUse)>, StoreError>;
+
+    /// Notes that a key was used (callers throttle this to about once a minute per key).
+    async fn touch_api_key(&self, key_id: Uuid, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Rotates a refresh token: marks `presented_hash` used and stores `next`. A token already
+    /// used revokes its whole family.
+    async fn rotate_refresh_token(
+        &self,
+        presented_hash: &str,
+        next: NewRefreshToken,
+        client: &ClientInfo,
+    ) -> Result<RefreshOutcome, StoreError>;
+
+    /// Revokes the session (family) of this refresh token, if it has one.
+    async fn end_session(&self, refresh_hash: &str, client: &ClientInfo) -> Result<(), StoreError>;
+
+    async fn organization_of(&self, org_id: Uuid) -> Result<Organization, StoreError>;
+}
+
+#[async_trait]
+pub trait OrganizationStore: Send + Sync {
+    async fn get(&self, ctx: &AuthContext) -> Result<Organization, StoreError>;
+    async fn update(
+        &self,
+        ctx: &AuthContext,
+        patch: OrganizationPatch,
+        expected_version: Option<i64>,
+    ) -> Result<Organization, StoreError>;
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    async fn list(
+        &self,
+        ctx: &AuthContext,
+        filter: &UserFilter,
+        page: &PageRequest,
+    ) -> Result<Page<User>, StoreError>;
+    async fn get(&self, ctx: &AuthContext, id: Uuid) -> Result<User, StoreError>;
+    async fn create(&self, ctx: &AuthContext, user: NewUser) -> Result<User, StoreError>;
+    /// Applies the patch; deactivating revokes the user's sessions and API keys in the same
+    /// transaction; role and activation changes are audited.
+    async fn update(
+        &self,
+        ctx: &AuthContext,
+        id: Uuid,
+        patch: UserPatch,
+        expected_version: Option<i64>,
+    ) -> Result<User, StoreError>;
+    async fn password_hash(&self, ctx: &AuthContext) -> Result<String, StoreError>;
+    /// Replaces the caller's password and revokes their other sessions.
+    async fn change_password(&self, ctx: &AuthContext, new_hash: String) -> Result<(), StoreError>;
+    /// Reassigns everything `from` owns (of the `include`d objects) to `to`, in one
+    /// transaction.
+    async fn transfer_ownership(
+        &self,
+        ctx: &AuthContext,
+        from: Uuid,
+        to: Uuid,
+        include: &[ObjectType],
+    ) -> Result<TransferCounts, StoreError>;
+}
+
+#[async_trait]
+pub trait TeamStore: Send + Sync {
+    async fn list(&self, ctx: &AuthContext, page: &PageRequest) -> Result<Page<Team>, StoreError>;
+    async fn get(&self, ctx: &AuthContext, id: Uuid) -> Result<Team, StoreError>;
+    async fn create(&self, ctx: &AuthContext, team: NewTeam) -> Result<Team, StoreError>;
+    async fn update(
+        &self,
+        ctx: &AuthContext,
+        id: Uuid,
+        patch: TeamPatch,
+        expected_version: Option<i64>,
+    ) -> Result<Team, StoreError>;
+    /// Deletes the team; its members are left without a team.
+    async fn delete(
+        &self,
+        ctx: &AuthContext,
+        id: Uuid,
+        expected_version: Option<i64>,
+    ) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync {
+    /// Admins see every key of the organization, others their own.
+    async fn list(&self, ctx: &AuthContext, page: &PageRequest)
+    -> Result<Page<ApiKey>, StoreError>;
+    async fn get(&self, ctx: &AuthContext, id: Uuid) -> Result<ApiKey, StoreError>;
+    async fn create(&self, ctx: &AuthContext, key: NewApiKey) -> Result<ApiKey, StoreError>;
+    async fn revoke(&self, ctx: &AuthContext, id: Uuid) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn list(
+        &self,
+        ctx: &AuthContext,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEntry>, StoreError>;
 }

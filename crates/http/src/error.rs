@@ -78,8 +78,12 @@ error_codes! {
         "The body is not valid JSON; `line` and `column` say where the parser stopped.";
     Unauthenticated => UNAUTHORIZED, "unauthenticated", "Authentication required",
         "No credential, or one that is invalid, expired or revoked.";
+    InvalidCredentials => UNAUTHORIZED, "invalid_credentials", "Invalid credentials",
+        "The email or password is wrong (which one is not said).";
     Forbidden => FORBIDDEN, "forbidden", "Not allowed",
         "The credential is valid but its role or scopes do not allow this.";
+    SignupClosed => FORBIDDEN, "signup_closed", "Sign-up closed",
+        "This installation does not create organizations through the API (RAPPORT_SIGNUP=closed).";
     NotFound => NOT_FOUND, "not_found", "Not found",
         "No such route, or no such record in your organization.";
     RecordMerged => NOT_FOUND, "record_merged", "Record merged",
@@ -88,6 +92,8 @@ error_codes! {
         "The path exists but not for this method; `Allow` lists the methods it takes.";
     Conflict => CONFLICT, "conflict", "Conflict",
         "The write collides with existing data (a unique value, a state that forbids it).";
+    LastOwner => CONFLICT, "last_owner", "Last owner",
+        "The change would leave the organization without an active owner.";
     VersionMismatch => PRECONDITION_FAILED, "version_mismatch", "Version mismatch",
         "`If-Match` names a version other than the record's current one; nothing was changed.";
     PayloadTooLarge => PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large",
@@ -98,6 +104,8 @@ error_codes! {
         "Some input is invalid: a wrong type, a missing or unknown field, a bad value; `errors` lists each.";
     RateLimited => TOO_MANY_REQUESTS, "rate_limited", "Too many requests",
         "The credential used up its requests for now; `Retry-After` says when to try again.";
+    LoginThrottled => TOO_MANY_REQUESTS, "login_throttled", "Too many failed sign-ins",
+        "10 failed sign-ins for this email in 15 minutes; `Retry-After` says when to try again.";
     Internal => INTERNAL_SERVER_ERROR, "internal_error", "Internal error",
         "A fault on the server; it is logged with the request id.";
     ServiceUnavailable => SERVICE_UNAVAILABLE, "service_unavailable", "Service unavailable",
@@ -339,6 +347,19 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { field: Some(field) } => ApiError::new(
                 ErrorCode::Conflict,
                 format!("Another record already has this {field}."),
+            )
+            .with_errors(vec![FieldError::new(
+                field.clone(),
+                "taken",
+                "is already taken by another record",
+            )]),
+            StoreError::VersionMismatch { current } => crate::record::version_mismatch(current),
+            StoreError::InvalidReference { field } => {
+                ApiError::invalid(field, "not_found", "names no record of your organization")
+            }
+            StoreError::LastOwner => ApiError::new(
+                ErrorCode::LastOwner,
+                "The organization must keep at least one active owner; make another user owner first.",
             ),
             StoreError::Conflict { field: None } => ApiError::new(
                 ErrorCode::Conflict,

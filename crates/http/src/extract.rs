@@ -120,6 +120,18 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             "The request body is empty; a JSON document is required.",
         ));
     }
+    // Every request body is an object; serde would also read a struct from an array.
+    let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    if first != Some(b'{') {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                Err(error) => json_error(&serde_path_to_error::Track::new().path(), error),
+                Ok(_) => {
+                    ApiError::invalid("", "invalid_type", "the request body must be a JSON object")
+                }
+            },
+        );
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = match serde_path_to_error::deserialize(&mut deserializer) {
         Ok(value) => value,
@@ -334,6 +346,17 @@ mod tests {
         assert_eq!(error.code(), ErrorCode::MalformedJson);
         let error = parse_json::<Person>(b"   ").unwrap_err();
         assert_eq!(error.code(), ErrorCode::MalformedJson);
+        let error = parse_json::<Person>(b"[1, 2").unwrap_err();
+        assert_eq!(error.code(), ErrorCode::MalformedJson);
+    }
+
+    #[test]
+    fn a_body_must_be_an_object() {
+        for body in [&b"[\"A\", 3]"[..], b"\"A\"", b"42", b"null"] {
+            let error = parse_json::<Person>(body).unwrap_err();
+            assert_eq!(error.code(), ErrorCode::ValidationFailed);
+            assert_eq!(error.errors()[0].code, "invalid_type");
+        }
     }
 
     #[derive(Debug, Deserialize)]

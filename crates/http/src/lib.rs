@@ -8,15 +8,20 @@ use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, web};
 use utoipa_actix_web::AppExt;
 
+pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod fallback;
+pub mod list;
 pub mod metrics;
 pub mod observe;
 pub mod openapi;
+pub mod ratelimit;
+pub mod record;
 pub mod request_id;
 pub mod routes;
 pub mod state;
+pub mod validate;
 
 pub use error::{ApiError, ErrorCode, FieldError, Problem};
 pub use state::{AppState, CorsOrigins, HttpSettings};

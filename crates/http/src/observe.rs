@@ -10,7 +10,9 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, ResponseError, web};
 
+use crate::auth::rate_limit_headers;
 use crate::error::{ApiError, ErrorCode, PROBLEM_JSON};
+use crate::ratelimit::RateLimitInfo;
 use crate::request_id::{self, RequestId};
 use crate::state::AppState;
 
@@ -43,6 +45,14 @@ pub async fn observe(
         }
     };
     let mut response = ensure_problem(response, &id).await;
+    let metered = response
+        .request()
+        .extensions()
+        .get::<RateLimitInfo>()
+        .copied();
+    if let Some(info) = metered {
+        rate_limit_headers(&info, response.headers_mut());
+    }
 
     response.headers_mut().insert(
         HeaderName::from_static(request_id::HEADER),

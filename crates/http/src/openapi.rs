@@ -30,6 +30,13 @@ units plus an ISO 4217 currency. Every error is an RFC 9457 problem document \
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     tags(
+        (name = "auth", description = "Sign up, sign in, refresh and sign out. Access tokens are JWTs valid 15 minutes; refresh tokens rotate on every use."),
+        (name = "me", description = "The signed-in user's own profile and password."),
+        (name = "organization", description = "Your organization: its name and settings such as record visibility."),
+        (name = "users", description = "The organization's users, their roles, teams and activation (owners and admins)."),
+        (name = "teams", description = "Teams of users; a manager sees the records of the teams they manage."),
+        (name = "api-keys", description = "API keys for scripts and integrations: `Authorization: Bearer rpk_…`."),
+        (name = "audit-log", description = "Sign-ins, failed sign-ins, keys, roles and activation changes (owners and admins)."),
         (name = "ops", description = "Liveness, readiness and metrics, for operators and orchestrators."),
         (name = "docs", description = "This document and its interactive reference."),
     ),
@@ -186,9 +193,19 @@ fn apply_conventions(document: &mut utoipa::openapi::OpenApi) {
         code.enum_values = Some(ErrorCode::ALL.iter().map(|c| json!(c.as_str())).collect());
     }
 
+    // Records carry a version, and their responses an ETag.
+    let versioned: std::collections::HashSet<String> = components
+        .schemas
+        .iter()
+        .filter(|(_, schema)| {
+            matches!(schema, RefOr::T(Schema::Object(object)) if object.properties.contains_key("version"))
+        })
+        .map(|(name, _)| format!("#/components/schemas/{name}"))
+        .collect();
+
     for (path, item) in document.paths.paths.iter_mut() {
         for operation in operations_mut(item) {
-            apply_operation_conventions(path, operation);
+            apply_operation_conventions(path, operation, &versioned);
         }
     }
     prune_unreferenced(document);
@@ -256,7 +273,11 @@ fn is_public(operation: &Operation) -> bool {
     matches!(&operation.security, Some(reqs) if reqs.iter().all(|r| *r == SecurityRequirement::default()))
 }
 
-fn apply_operation_conventions(path: &str, operation: &mut Operation) {
+fn apply_operation_conventions(
+    path: &str,
+    operation: &mut Operation,
+    versioned: &std::collections::HashSet<String>,
+) {
     let public = is_public(operation);
     if operation.security.is_none() {
         operation.security = Some(vec![
@@ -303,14 +324,31 @@ fn apply_operation_conventions(path: &str, operation: &mut Operation) {
     }
 
     // Every inline (success) response carries the request id, and the rate-limit headers
-    // where a credential is metered.
-    for response in responses.values_mut() {
+    // where a credential is metered; records carry their ETag, creations their Location.
+    for (status, response) in responses.iter_mut() {
         if let RefOr::T(response) = response {
+            let is_record = response.content.values().any(|content| {
+                matches!(content, RefOr::T(content)
+                    if matches!(&content.schema, Some(RefOr::Ref(r)) if versioned.contains(&r.ref_location)))
+            });
+            if is_record && status.starts_with('2') {
+                response
+                    .headers
+                    .entry("ETag".into())
+                    .or_insert_with(|| RefOr::Ref(header_ref("ETag")));
+            }
+            if status == "201" {
+                response
+                    .headers
+                    .entry("Location".into())
+                    .or_insert_with(|| RefOr::Ref(header_ref("Location")));
+            }
             response
                 .headers
                 .entry("X-Request-Id".into())
                 .or_insert_with(|| RefOr::Ref(header_ref("X-Request-Id")));
-            if !public {
+            // Public /v1 operations are metered per client address.
+            if !public || path.starts_with("/v1/") {
                 for name in ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"] {
                     response
                         .headers

@@ -3,11 +3,13 @@
 use std::sync::Arc;
 
 use actix_web::web::Bytes;
+use rapport_auth::Tokens;
 use rapport_domain::Store;
 
 use crate::fallback::RouteTable;
 use crate::metrics::Metrics;
 use crate::openapi;
+use crate::ratelimit::RateLimiter;
 
 /// Which browser origins may call the API (CORS).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -27,6 +29,12 @@ pub struct HttpSettings {
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,
     pub cors_origins: CorsOrigins,
+    /// Whether `POST /v1/auth/signup` creates organizations.
+    pub signup_open: bool,
+    /// Requests per minute per credential.
+    pub rate_limit_per_minute: u32,
+    /// How long a refresh token stays valid without being used.
+    pub refresh_token_ttl_days: i64,
 }
 
 impl Default for HttpSettings {
@@ -34,6 +42,9 @@ impl Default for HttpSettings {
         HttpSettings {
             body_limit: 1024 * 1024,
             cors_origins: CorsOrigins::None,
+            signup_open: true,
+            rate_limit_per_minute: 6000,
+            refresh_token_ttl_days: 30,
         }
     }
 }
@@ -41,6 +52,9 @@ impl Default for HttpSettings {
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub settings: HttpSettings,
+    /// Issues and verifies access tokens.
+    pub tokens: Tokens,
+    pub limiter: RateLimiter,
     pub metrics: Metrics,
     /// `GET /openapi.json`, serialised once.
     pub openapi_json: Bytes,
@@ -49,13 +63,15 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, settings: HttpSettings) -> Self {
+    pub fn new(store: Arc<dyn Store>, settings: HttpSettings, tokens: Tokens) -> Self {
         let document = openapi::document();
         let routes = RouteTable::from_document(&document);
         let openapi_json = Bytes::from(openapi::to_json(&document));
         AppState {
             store,
+            limiter: RateLimiter::new(settings.rate_limit_per_minute),
             settings,
+            tokens,
             metrics: Metrics::default(),
             openapi_json,
             routes,

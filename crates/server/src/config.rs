@@ -37,6 +37,28 @@ pub enum Command {
     Migrate,
     /// Print the OpenAPI document (what GET /openapi.json serves) and exit
     Openapi,
+    /// Operator tasks that work whatever RAPPORT_SIGNUP says
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an organization and its owner; prints their ids as JSON
+    CreateOrg {
+        /// The organization's name
+        #[arg(long)]
+        name: String,
+        /// The owner's email, to sign in with
+        #[arg(long)]
+        owner_email: String,
+        /// The owner's name [default: the email's local part]
+        #[arg(long)]
+        owner_name: Option<String>,
+        /// Read the owner's password from the first line of standard input
+        #[arg(long)]
+        owner_password_stdin: bool,
+    },
 }
 
 /// The settings. Each is a flag, an environment variable and a key of the TOML file.
@@ -105,6 +127,14 @@ pub struct SettingsArgs {
     /// HTTP worker threads [default: the number of CPUs]
     #[arg(long, env = "RAPPORT_WORKERS", global = true, value_name = "N")]
     pub workers: Option<String>,
+    /// Seconds an access token is valid [default: 900]
+    #[arg(
+        long,
+        env = "RAPPORT_ACCESS_TOKEN_TTL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub access_token_ttl: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +164,7 @@ pub struct Config {
     pub log_format: LogFormat,
     pub log_level: String,
     pub workers: usize,
+    pub access_token_ttl: i64,
 }
 
 impl Config {
@@ -151,6 +182,7 @@ impl Config {
             log_format: LogFormat::Pretty,
             log_level: "info".into(),
             workers: std::thread::available_parallelism().map_or(2, usize::from),
+            access_token_ttl: 900,
         }
     }
 }
@@ -188,7 +220,7 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 12] = [
     "database_url",
     "bind",
     "jwt_secret",
@@ -200,6 +232,7 @@ const KEYS: [&str; 11] = [
     "log_format",
     "log_level",
     "workers",
+    "access_token_ttl",
 ];
 const SECRET_KEYS: [&str; 2] = ["jwt_secret", "database_url"];
 
@@ -218,7 +251,7 @@ impl Config {
     /// Resolves flags (already parsed into `args`, with `matches` telling flag from
     /// environment), the file, and defaults.
     pub fn resolve(args: &SettingsArgs, matches: &ArgMatches) -> Result<Config, ConfigError> {
-        let cli_values: [(&'static str, &Option<String>); 11] = [
+        let cli_values: [(&'static str, &Option<String>); 12] = [
             ("database_url", &args.database_url),
             ("bind", &args.bind),
             ("jwt_secret", &args.jwt_secret),
@@ -230,6 +263,7 @@ impl Config {
             ("log_format", &args.log_format),
             ("log_level", &args.log_level),
             ("workers", &args.workers),
+            ("access_token_ttl", &args.access_token_ttl),
         ];
         let mut raw = Raw {
             values: BTreeMap::new(),
@@ -313,6 +347,11 @@ impl Config {
         }
         if let Some(v) = raw.take("workers") {
             config.workers = parse(v, "workers", |s| number(s, 1, 1024).map(|n| n as usize))?;
+        }
+        if let Some(v) = raw.take("access_token_ttl") {
+            config.access_token_ttl = parse(v, "access_token_ttl", |s| {
+                number(s, 60, 86_400).map(i64::from)
+            })?;
         }
         Ok(config)
     }

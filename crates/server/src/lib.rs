@@ -1,9 +1,10 @@
 //! Rapport, the binary's library: configuration, telemetry and wiring. The only place that
 //! knows both the storage backends and the HTTP layer.
 
+pub mod admin;
 pub mod config;
 mod startup;
 pub mod telemetry;
 
-pub use config::{Cli, Command, Config};
+pub use config::{AdminCommand, Cli, Command, Config};
 pub use startup::{Application, open_store};

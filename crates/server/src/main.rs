@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
-use rapport::{Application, Cli, Command, Config, open_store, telemetry};
+use rapport::{AdminCommand, Application, Cli, Command, Config, admin, open_store, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -33,6 +33,21 @@ async fn main() -> ExitCode {
         Command::Serve => {
             telemetry::init(config.log_format, &config.log_level);
             serve(config).await
+        }
+        Command::Admin(AdminCommand::CreateOrg {
+            name,
+            owner_email,
+            owner_name,
+            owner_password_stdin,
+        }) => {
+            admin::create_org(
+                &config,
+                &name,
+                &owner_email,
+                owner_name.as_deref(),
+                owner_password_stdin,
+            )
+            .await
         }
     };
     match outcome {

@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use actix_web::{HttpServer, dev::Server, web};
 use anyhow::Context;
-use rapport_auth::SigningKey;
+use rapport_auth::{SigningKey, Tokens};
 use rapport_domain::Store;
 use rapport_http::{AppState, HttpSettings};
 use rapport_storage::SqlStore;
 
-use crate::config::Config;
+use crate::config::{Config, SignupPolicy};
 
 /// The name under which a generated signing key is kept.
 const SIGNING_KEY_SETTING: &str = "jwt_signing_key";
@@ -54,9 +54,13 @@ impl Application {
         let settings = HttpSettings {
             body_limit: config.body_limit,
             cors_origins: config.cors_origins.clone(),
+            signup_open: config.signup == SignupPolicy::Open,
+            rate_limit_per_minute: config.rate_limit_per_minute,
+            ..HttpSettings::default()
         };
+        let tokens = Tokens::new(&signing_key, config.access_token_ttl);
         let shared: Arc<dyn Store> = Arc::new(store.clone());
-        let state = web::Data::new(AppState::new(shared, settings));
+        let state = web::Data::new(AppState::new(shared, settings, tokens));
         let server = HttpServer::new(move || rapport_http::app(state.clone()))
             .workers(config.workers)
             .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)

@@ -4,6 +4,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rapport_domain::store::{
+    ApiKeyStore, AuditStore, AuthStore, OrganizationStore, TeamStore, UserStore,
+};
 use rapport_domain::{Backend, PoolStats, Readiness, Store, StoreError};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -194,5 +197,29 @@ impl Store for SqlStore {
             }
             Db::Postgres(pool) => pool.close().await,
         }
+    }
+
+    fn auth(&self) -> &dyn AuthStore {
+        self
+    }
+
+    fn organizations(&self) -> &dyn OrganizationStore {
+        self
+    }
+
+    fn users(&self) -> &dyn UserStore {
+        self
+    }
+
+    fn teams(&self) -> &dyn TeamStore {
+        self
+    }
+
+    fn api_keys(&self) -> &dyn ApiKeyStore {
+        self
+    }
+
+    fn audit(&self) -> &dyn AuditStore {
+        self
     }
 }

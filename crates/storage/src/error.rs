@@ -25,6 +25,16 @@ impl From<DbError> for StoreError {
     }
 }
 
+/// Maps a unique violation to a conflict on `field`; any other error as usual.
+pub(crate) fn unique_on(field: &'static str) -> impl Fn(sqlx::Error) -> DbError {
+    move |error| match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => DbError(StoreError::Conflict {
+            field: Some(field.to_owned()),
+        }),
+        _ => DbError::from(error),
+    }
+}
+
 fn classify(error: sqlx::Error) -> StoreError {
     match error {
         sqlx::Error::RowNotFound => StoreError::NotFound,

@@ -1,14 +1,25 @@
 //! Rapport's store on SQLite and PostgreSQL.
 //!
 //! One portable SQL body serves both databases: every store method is written once and
-//! expanded for each native pool by [`on_db!`]. Only what truly differs (text search, JSON field
+//! expanded for each native pool by `on_db!`. Only what truly differs (text search, JSON field
 //! access, upsert quirks) is written per backend. Migrations are embedded in the binary.
 
+// Macro order matters: `on_db!`, the column lists and `insert_audit!` are used below them.
 #[macro_use]
 mod db;
+#[macro_use]
+mod rows;
+#[macro_use]
+mod audit;
+mod api_keys;
+mod auth;
 mod error;
 mod instance;
+mod organizations;
+mod owned;
+mod teams;
 mod url;
+mod users;
 
 pub use db::{SqlStore, connect};
 pub use error::ConnectError;

@@ -1,11 +1,31 @@
 //! Every route, one file per resource. Routes are registered only through `.service()` on
 //! utoipa-actix-web's config, so a route cannot exist undocumented.
 
+use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+pub mod api_keys;
+pub mod audit_log;
+pub mod auth;
 pub mod docs;
+pub mod me;
 pub mod ops;
+pub mod organization;
+pub mod teams;
+pub mod users;
 
 pub fn configure(config: &mut ServiceConfig) {
-    config.configure(ops::configure).configure(docs::configure);
+    config
+        .configure(ops::configure)
+        .configure(docs::configure)
+        .service(
+            scope::scope("/v1")
+                .configure(auth::configure)
+                .configure(me::configure)
+                .configure(organization::configure)
+                .configure(users::configure)
+                .configure(teams::configure)
+                .configure(api_keys::configure)
+                .configure(audit_log::configure),
+        );
 }

@@ -1,0 +1,221 @@
+//! API keys for scripts and integrations. A key acts as the user who made it, limited to its
+//! scopes; its secret is shown once, at creation.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, delete, get, post, web};
+use chrono::{DateTime, Utc};
+use rapport_auth::secret;
+use rapport_domain::identity::{ApiKey, NewApiKey};
+use rapport_domain::{Credential, Scope};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use crate::auth::{Create, Delete, Read, Require, obj};
+use crate::error::{ApiError, ErrorCode, FieldError};
+use crate::extract::Json;
+use crate::list::{ListQuery, NoFilter, PageParams};
+use crate::state::AppState;
+use crate::validate::{self, Check};
+
+pub fn configure(config: &mut ServiceConfig) {
+    config
+        .service(list_api_keys)
+        .service(create_api_key)
+        .service(get_api_key)
+        .service(revoke_api_key);
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyBody {
+    pub id: Uuid,
+    #[schema(example = "ERP sync")]
+    pub name: String,
+    /// The key's first characters, to recognise it.
+    #[schema(example = "rpk_Vx2aQ9pL")]
+    pub prefix: String,
+    /// `*`, `read`, `<object>:read` or `<object>:write`.
+    #[schema(example = json!(["contact:write", "company:read"]))]
+    pub scopes: Vec<String>,
+    /// The user the key acts as.
+    pub user_id: Uuid,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<ApiKey> for ApiKeyBody {
+    fn from(key: ApiKey) -> Self {
+        ApiKeyBody {
+            id: key.id,
+            name: key.name,
+            prefix: key.prefix,
+            scopes: key.scopes.iter().map(ToString::to_string).collect(),
+            user_id: key.user_id,
+            expires_at: key.expires_at,
+            last_used_at: key.last_used_at,
+            created_at: key.created_at,
+        }
+    }
+}
+
+/// A new key with its secret, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApiKeyBody {
+    #[serde(flatten)]
+    pub key: ApiKeyBody,
+    /// The key itself: send it as `Authorization: Bearer rpk_…`. It is not stored and cannot
+    /// be shown again.
+    #[schema(example = "rpk_Vx2aQ9pLm3…")]
+    pub secret: String,
+}
+
+crate::list_envelope!(ApiKeyList, ApiKeyBody);
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKeyRequest {
+    #[schema(example = "ERP sync")]
+    pub name: String,
+    /// At least one scope: `*`, `read`, `<object>:read`, `<object>:write` (object names are
+    /// singular: `contact:read`).
+    #[schema(example = json!(["contact:write", "company:read"]))]
+    pub scopes: Vec<String>,
+    /// When the key stops working; none by default.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// List API keys
+///
+/// Owners and admins see every key of the organization; everyone else their own. Revoked
+/// keys are not listed.
+#[utoipa::path(
+    tag = "api-keys",
+    operation_id = "list_api_keys",
+    params(PageParams),
+    responses((status = 200, description = "A page of keys, oldest first, without secrets.", body = ApiKeyList)),
+)]
+#[get("/api-keys")]
+async fn list_api_keys(
+    auth: Require<Read<obj::ApiKey>>,
+    state: web::Data<AppState>,
+    query: ListQuery<NoFilter>,
+) -> Result<HttpResponse, ApiError> {
+    query.expect_sort("id")?;
+    let page = state.store.api_keys().list(&auth.ctx, &query.page).await?;
+    Ok(HttpResponse::Ok().json(ApiKeyList::from_page(page, ApiKeyBody::from)))
+}
+
+/// Create an API key
+///
+/// The key acts as you, limited to the intersection of your role and its scopes. A key cannot
+/// create a key with more scopes than it has itself.
+#[utoipa::path(
+    tag = "api-keys",
+    operation_id = "create_api_key",
+    request_body = CreateApiKeyRequest,
+    responses((status = 201, description = "The key and, this once, its secret.", body = CreatedApiKeyBody)),
+)]
+#[post("/api-keys")]
+async fn create_api_key(
+    auth: Require<Create<obj::ApiKey>>,
+    state: web::Data<AppState>,
+    body: Json<CreateApiKeyRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.0;
+    let mut check = Check::new();
+    let name = check.field("name", validate::name(&body.name));
+    if body.scopes.is_empty() {
+        check.push(FieldError::new(
+            "scopes",
+            "required",
+            "must name at least one scope",
+        ));
+    }
+    let mut scopes = Vec::new();
+    for (index, text) in body.scopes.iter().enumerate() {
+        if let Some(scope) = check.field(&format!("scopes[{index}]"), text.parse::<Scope>()) {
+            scopes.push(scope);
+        }
+    }
+    if body.expires_at.is_some_and(|at| at <= Utc::now()) {
+        check.push(FieldError::new(
+            "expires_at",
+            "invalid_value",
+            "must be in the future",
+        ));
+    }
+    let Some(name) = name else {
+        return Err(check.into_error());
+    };
+    check.finish()?;
+    if let Credential::ApiKey { scopes: own, .. } = &auth.ctx.credential
+        && !scopes
+            .iter()
+            .all(|wanted| own.iter().any(|have| have.covers(*wanted)))
+    {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "An API key cannot create a key with scopes it does not have itself.",
+        ));
+    }
+    scopes.dedup();
+    let secret = secret::new_api_key().map_err(ApiError::internal)?;
+    let key = NewApiKey {
+        name,
+        prefix: secret::display_prefix(&secret),
+        secret_hash: secret::storage_hash(&secret),
+        scopes,
+        expires_at: body.expires_at,
+    };
+    let key = state.store.api_keys().create(&auth.ctx, key).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/v1/api-keys/{}", key.id)))
+        .json(CreatedApiKeyBody {
+            key: ApiKeyBody::from(key),
+            secret,
+        }))
+}
+
+/// Read an API key (without its secret)
+#[utoipa::path(
+    tag = "api-keys",
+    operation_id = "get_api_key",
+    params(("id" = Uuid, Path, description = "The key's id.")),
+    responses(
+        (status = 200, description = "The key.", body = ApiKeyBody),
+        (status = 404, response = crate::error::responses::NotFound),
+    ),
+)]
+#[get("/api-keys/{id}")]
+async fn get_api_key(
+    auth: Require<Read<obj::ApiKey>>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let key = state.store.api_keys().get(&auth.ctx, *id).await?;
+    Ok(HttpResponse::Ok().json(ApiKeyBody::from(key)))
+}
+
+/// Revoke an API key
+///
+/// The key stops working at once.
+#[utoipa::path(
+    tag = "api-keys",
+    operation_id = "revoke_api_key",
+    params(("id" = Uuid, Path, description = "The key's id.")),
+    responses(
+        (status = 204, description = "The key is revoked."),
+        (status = 404, response = crate::error::responses::NotFound),
+    ),
+)]
+#[delete("/api-keys/{id}")]
+async fn revoke_api_key(
+    auth: Require<Delete<obj::ApiKey>>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    state.store.api_keys().revoke(&auth.ctx, *id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,138 @@
+//! The signed-in user: read and change their own profile and password.
+
+use actix_web::{HttpResponse, get, patch, web};
+use rapport_auth::password;
+use rapport_domain::identity::UserPatch;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::auth::Auth;
+use crate::error::{ApiError, ErrorCode, FieldError};
+use crate::extract::Json;
+use crate::record::{IfMatch, nullable, ok_record};
+use crate::routes::users::UserBody;
+use crate::state::AppState;
+use crate::validate::{self, Check};
+
+pub fn configure(config: &mut ServiceConfig) {
+    config.service(get_me).service(update_me);
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMeRequest {
+    pub name: Option<String>,
+    /// A language tag such as `zh-CN`; `null` clears it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub locale: Option<Option<String>>,
+    /// An IANA time zone such as `Asia/Shanghai`; `null` clears it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub timezone: Option<Option<String>>,
+    /// Required with `new_password`.
+    #[schema(format = Password)]
+    pub current_password: Option<String>,
+    /// At least 10 characters. Other sessions are signed out.
+    #[schema(format = Password)]
+    pub new_password: Option<String>,
+}
+
+/// Who am I
+#[utoipa::path(
+    tag = "me",
+    operation_id = "get_me",
+    responses((status = 200, description = "The signed-in user.", body = UserBody)),
+)]
+#[get("/me")]
+async fn get_me(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let ctx = auth.0;
+    let user = state.store.users().get(&ctx, ctx.user_id).await?;
+    Ok(ok_record(user.version, &UserBody::from(user)))
+}
+
+/// Change my name, locale, time zone or password
+///
+/// Changing the password needs `current_password` and signs out every other session.
+#[utoipa::path(
+    tag = "me",
+    operation_id = "update_me",
+    params(("If-Match" = Option<String>, Header, description = "The ETag the change is based on.")),
+    request_body = UpdateMeRequest,
+    responses(
+        (status = 200, description = "The changed user.", body = UserBody),
+        (status = 412, response = crate::error::responses::VersionMismatch),
+    ),
+)]
+#[patch("/me")]
+async fn update_me(
+    auth: Auth,
+    state: web::Data<AppState>,
+    if_match: IfMatch,
+    body: Json<UpdateMeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let ctx = auth.0;
+    let body = body.0;
+    let mut check = Check::new();
+    let name = body
+        .name
+        .as_deref()
+        .map(|n| check.field("name", validate::name(n)));
+    let locale = body
+        .locale
+        .map(|l| l.map(|l| check.field("locale", validate::locale(&l))));
+    let timezone = body
+        .timezone
+        .map(|t| t.map(|t| check.field("timezone", validate::timezone(&t))));
+    match (&body.current_password, &body.new_password) {
+        (_, Some(new)) => {
+            check.field("new_password", password::check_policy(new));
+            if body.current_password.is_none() {
+                check.push(FieldError::new(
+                    "current_password",
+                    "required",
+                    "is required to change the password",
+                ));
+            }
+        }
+        (Some(_), None) => check.push(FieldError::new(
+            "new_password",
+            "required",
+            "is required with current_password",
+        )),
+        (None, None) => {}
+    }
+    check.finish()?;
+
+    if let (Some(current), Some(new)) = (body.current_password, body.new_password) {
+        let stored = state.store.users().password_hash(&ctx).await?;
+        let matches = web::block(move || password::verify(&current, &stored))
+            .await
+            .map_err(ApiError::internal)?;
+        if !matches {
+            return Err(ApiError::new(
+                ErrorCode::InvalidCredentials,
+                "The current password is wrong.",
+            ));
+        }
+        let hash = web::block(move || password::hash(&new))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+        state.store.users().change_password(&ctx, hash).await?;
+    }
+
+    let patch = UserPatch {
+        name: name.flatten(),
+        locale: locale.map(Option::flatten),
+        timezone: timezone.map(Option::flatten),
+        ..UserPatch::default()
+    };
+    let user = state
+        .store
+        .users()
+        .update(&ctx, ctx.user_id, patch, if_match.0)
+        .await?;
+    Ok(ok_record(user.version, &UserBody::from(user)))
+}

@@ -1,0 +1,369 @@
+//! The organization's users (owners and admins): list, create, read, change role, team or
+//! activation, and hand over what a user owns.
+
+use actix_web::{HttpResponse, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use rapport_auth::{password, policy};
+use rapport_domain::identity::{NewUser, OWNED_OBJECTS, User, UserFilter, UserPatch};
+use rapport_domain::{Email, ObjectType, Role};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use crate::auth::{Create, Read, Require, Update, obj};
+use crate::error::{ApiError, ErrorCode, FieldError};
+use crate::extract::Json;
+use crate::list::{ListQuery, PageParams};
+use crate::record::{IfMatch, created_record, nullable, ok_record};
+use crate::state::AppState;
+use crate::validate::{self, Check};
+
+pub fn configure(config: &mut ServiceConfig) {
+    config
+        .service(list_users)
+        .service(create_user)
+        .service(get_user)
+        .service(update_user)
+        .service(transfer_ownership);
+}
+
+/// A user of the organization.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserBody {
+    pub id: Uuid,
+    #[schema(example = "wang.an@acme.example")]
+    pub email: String,
+    #[schema(example = "王安")]
+    pub name: String,
+    pub role: Role,
+    pub team_id: Option<Uuid>,
+    /// Deactivated users cannot sign in; their sessions and keys are revoked.
+    pub active: bool,
+    #[schema(example = "zh-CN")]
+    pub locale: Option<String>,
+    #[schema(example = "Asia/Shanghai")]
+    pub timezone: Option<String>,
+    pub last_login_at: Option<DateTime<Utc>>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<User> for UserBody {
+    fn from(user: User) -> Self {
+        UserBody {
+            id: user.id,
+            email: user.email,
+            name: user.name,
+            role: user.role,
+            team_id: user.team_id,
+            active: user.active,
+            locale: user.locale,
+            timezone: user.timezone,
+            last_login_at: user.last_login_at,
+            version: user.version,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
+    }
+}
+
+crate::list_envelope!(UserList, UserBody);
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UserFilterParams {
+    /// Only users with this role.
+    pub role: Option<Role>,
+    /// Only members of this team.
+    pub team_id: Option<Uuid>,
+    /// Only active (true) or deactivated (false) users.
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    pub email: String,
+    pub name: String,
+    /// Only an owner may create another owner.
+    pub role: Role,
+    pub team_id: Option<Uuid>,
+    /// The initial password (at least 10 characters); the user can change it.
+    #[schema(format = Password)]
+    pub password: String,
+    pub locale: Option<String>,
+    pub timezone: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    pub name: Option<String>,
+    /// Only owners make or unmake owners.
+    pub role: Option<Role>,
+    /// `null` takes the user out of their team.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Uuid>)]
+    pub team_id: Option<Option<Uuid>>,
+    /// `false` deactivates: sessions and API keys are revoked at once.
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    /// The active user who takes over.
+    pub to_user_id: Uuid,
+    /// Which objects to hand over (default: all owned objects).
+    pub include: Option<Vec<ObjectType>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransferResponse {
+    pub from_user_id: Uuid,
+    pub to_user_id: Uuid,
+    /// Records reassigned, per object type.
+    #[schema(example = json!({"team": 1}))]
+    pub transferred: std::collections::BTreeMap<String, u64>,
+}
+
+/// List the organization's users
+#[utoipa::path(
+    tag = "users",
+    operation_id = "list_users",
+    params(PageParams, UserFilterParams),
+    responses((status = 200, description = "A page of users, oldest first.", body = UserList)),
+)]
+#[get("/users")]
+async fn list_users(
+    auth: Require<Read<obj::User>>,
+    state: web::Data<AppState>,
+    query: ListQuery<UserFilterParams>,
+) -> Result<HttpResponse, ApiError> {
+    query.expect_sort("id")?;
+    let filter = UserFilter {
+        role: query.filter.role,
+        team_id: query.filter.team_id,
+        active: query.filter.active,
+    };
+    let page = state
+        .store
+        .users()
+        .list(&auth.ctx, &filter, &query.page)
+        .await?;
+    Ok(HttpResponse::Ok().json(UserList::from_page(page, UserBody::from)))
+}
+
+/// Add a user to the organization
+#[utoipa::path(
+    tag = "users",
+    operation_id = "create_user",
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, description = "The user, who can now sign in.", body = UserBody),
+        (status = 409, response = crate::error::responses::Conflict),
+    ),
+)]
+#[post("/users")]
+async fn create_user(
+    auth: Require<Create<obj::User>>,
+    state: web::Data<AppState>,
+    body: Json<CreateUserRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.0;
+    if !policy::may_assign_role(auth.ctx.role, body.role, body.role) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!(
+                "The {} role may not create a user with the {} role.",
+                auth.ctx.role, body.role
+            ),
+        ));
+    }
+    let mut check = Check::new();
+    let email = check.field("email", Email::parse(&body.email));
+    let name = check.field("name", validate::name(&body.name));
+    let policy_ok = check.field("password", password::check_policy(&body.password));
+    let locale = body
+        .locale
+        .as_deref()
+        .map(|l| check.field("locale", validate::locale(l)));
+    let timezone = body
+        .timezone
+        .as_deref()
+        .map(|t| check.field("timezone", validate::timezone(t)));
+    let (Some(email), Some(name), Some(())) = (email, name, policy_ok) else {
+        return Err(check.into_error());
+    };
+    check.finish()?;
+    let plain = body.password;
+    let password_hash = web::block(move || password::hash(&plain))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let user = NewUser {
+        email,
+        name,
+        role: body.role,
+        team_id: body.team_id,
+        password_hash,
+        locale: locale.flatten(),
+        timezone: timezone.flatten(),
+    };
+    let user = state.store.users().create(&auth.ctx, user).await?;
+    Ok(created_record(
+        format!("/v1/users/{}", user.id),
+        user.version,
+        &UserBody::from(user),
+    ))
+}
+
+/// Read a user
+#[utoipa::path(
+    tag = "users",
+    operation_id = "get_user",
+    params(("id" = Uuid, Path, description = "The user's id.")),
+    responses(
+        (status = 200, description = "The user.", body = UserBody),
+        (status = 404, response = crate::error::responses::NotFound),
+    ),
+)]
+#[get("/users/{id}")]
+async fn get_user(
+    auth: Require<Read<obj::User>>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let user = state.store.users().get(&auth.ctx, *id).await?;
+    Ok(ok_record(user.version, &UserBody::from(user)))
+}
+
+/// Change a user's name, role, team or activation
+///
+/// Deactivating (`"active": false`) revokes the user's sessions and API keys at once. The last
+/// active owner cannot be demoted or deactivated (409 `last_owner`). Send `If-Match` with the
+/// ETag to avoid overwriting someone else's change (412 on mismatch).
+#[utoipa::path(
+    tag = "users",
+    operation_id = "update_user",
+    params(
+        ("id" = Uuid, Path, description = "The user's id."),
+        ("If-Match" = Option<String>, Header, description = "The ETag the change is based on."),
+    ),
+    request_body = UpdateUserRequest,
+    responses(
+        (status = 200, description = "The changed user.", body = UserBody),
+        (status = 404, response = crate::error::responses::NotFound),
+        (status = 409, response = crate::error::responses::LastOwner),
+        (status = 412, response = crate::error::responses::VersionMismatch),
+    ),
+)]
+#[patch("/users/{id}")]
+async fn update_user(
+    auth: Require<Update<obj::User>>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    body: Json<UpdateUserRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.0;
+    let current = state.store.users().get(&auth.ctx, *id).await?;
+    let new_role = body.role.unwrap_or(current.role);
+    let touches_role = body.role.is_some_and(|r| r != current.role)
+        || body.active.is_some_and(|a| a != current.active);
+    if (touches_role || current.role == Role::Owner)
+        && !policy::may_assign_role(auth.ctx.role, current.role, new_role)
+    {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!(
+                "The {} role may not change this {} user that way.",
+                auth.ctx.role, current.role
+            ),
+        ));
+    }
+    let mut check = Check::new();
+    let name = body
+        .name
+        .as_deref()
+        .map(|n| check.field("name", validate::name(n)));
+    check.finish()?;
+    let patch = UserPatch {
+        name: name.flatten(),
+        role: body.role,
+        team_id: body.team_id,
+        active: body.active,
+        locale: None,
+        timezone: None,
+    };
+    let user = state
+        .store
+        .users()
+        .update(&auth.ctx, *id, patch, if_match.0)
+        .await?;
+    Ok(ok_record(user.version, &UserBody::from(user)))
+}
+
+/// Hand over everything a user owns to another user
+///
+/// For an employee who leaves: reassigns, in one transaction, every record the user owns of
+/// the `include`d object types (all owned types by default) to `to_user_id`, and answers how
+/// many of each moved.
+#[utoipa::path(
+    tag = "users",
+    operation_id = "transfer_ownership",
+    params(("id" = Uuid, Path, description = "The user whose records are handed over.")),
+    request_body = TransferRequest,
+    responses(
+        (status = 200, description = "What moved.", body = TransferResponse),
+        (status = 404, response = crate::error::responses::NotFound),
+    ),
+)]
+#[post("/users/{id}/transfer")]
+async fn transfer_ownership(
+    auth: Require<Update<obj::User>>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: Json<TransferRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.0;
+    let include = body.include.unwrap_or_else(|| OWNED_OBJECTS.to_vec());
+    let mut check = Check::new();
+    for (index, object) in include.iter().enumerate() {
+        if !OWNED_OBJECTS.contains(object) {
+            let owned: Vec<&str> = OWNED_OBJECTS.iter().map(|o| o.as_str()).collect();
+            check.push(FieldError::new(
+                format!("include[{index}]"),
+                "invalid_value",
+                format!(
+                    "{object} records have no owner; owned objects: {}",
+                    owned.join(", ")
+                ),
+            ));
+        }
+    }
+    if body.to_user_id == *id {
+        check.push(FieldError::new(
+            "to_user_id",
+            "invalid_value",
+            "must be another user",
+        ));
+    }
+    check.finish()?;
+    let counts = state
+        .store
+        .users()
+        .transfer_ownership(&auth.ctx, *id, body.to_user_id, &include)
+        .await?;
+    Ok(HttpResponse::Ok().json(TransferResponse {
+        from_user_id: *id,
+        to_user_id: body.to_user_id,
+        transferred: counts
+            .into_iter()
+            .map(|(object, n)| (object.as_str().to_owned(), n))
+            .collect(),
+    }))
+}

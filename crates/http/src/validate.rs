@@ -1,0 +1,137 @@
+//! Checks of input values that are not a type of their own, collected so that one answer
+//! names every offending field.
+
+use crate::error::{ApiError, FieldError};
+
+#[derive(Debug, Default)]
+pub struct Check {
+    errors: Vec<FieldError>,
+}
+
+impl Check {
+    pub fn new() -> Self {
+        Check::default()
+    }
+
+    /// Keeps `value`, or notes why `field` is invalid.
+    pub fn field<T>(&mut self, field: &str, value: Result<T, impl Into<String>>) -> Option<T> {
+        match value {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.errors
+                    .push(FieldError::new(field, "invalid_value", message.into()));
+                None
+            }
+        }
+    }
+
+    pub fn push(&mut self, error: FieldError) {
+        self.errors.push(error);
+    }
+
+    /// Merges the `validator` crate's findings.
+    pub fn validator(&mut self, result: Result<(), validator::ValidationErrors>) {
+        if let Err(errors) = result {
+            for (field, kind) in errors.into_errors() {
+                if let validator::ValidationErrorsKind::Field(list) = kind {
+                    for error in list {
+                        let message = error
+                            .message
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_else(|| error.code.to_string());
+                        self.errors.push(FieldError::new(
+                            field.to_string(),
+                            error.code.clone(),
+                            message,
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn into_error(self) -> ApiError {
+        ApiError::validation(self.errors)
+    }
+
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(self.into_error())
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// A display name: trimmed, 1 to 200 characters, no control characters.
+pub fn name(text: &str) -> Result<String, String> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if trimmed.chars().count() > 200 {
+        return Err("must be at most 200 characters".into());
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// A BCP 47 language tag such as `en`, `zh-CN` or `zh-Hans-CN`.
+pub fn locale(text: &str) -> Result<String, String> {
+    let mut parts = text.split('-');
+    let language = parts.next().unwrap_or("");
+    let language_ok =
+        (2..=3).contains(&language.len()) && language.chars().all(|c| c.is_ascii_alphabetic());
+    let rest_ok =
+        parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
+    if language_ok && rest_ok && text.len() <= 35 {
+        Ok(text.to_owned())
+    } else {
+        Err("is not a language tag such as en, zh-CN or pt-BR".into())
+    }
+}
+
+/// An IANA time zone name such as `Asia/Shanghai` or `UTC` (its form is checked, not its
+/// presence in the time zone database).
+pub fn timezone(text: &str) -> Result<String, String> {
+    let ok = !text.is_empty()
+        && text.len() <= 64
+        && text.split('/').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
+        })
+        && text.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+    if ok {
+        Ok(text.to_owned())
+    } else {
+        Err("is not a time zone name such as Asia/Shanghai or UTC".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_locales_and_timezones() {
+        assert_eq!(name("  王安 ").unwrap(), "王安");
+        assert!(name("   ").is_err());
+        assert!(name(&"x".repeat(201)).is_err());
+        assert!(locale("zh-Hans-CN").is_ok());
+        assert!(locale("english").is_err());
+        assert!(timezone("Asia/Shanghai").is_ok());
+        assert!(timezone("America/Argentina/Buenos_Aires").is_ok());
+        assert!(timezone("Etc/GMT+8").is_ok());
+        assert!(timezone("../etc/passwd").is_err());
+        assert!(timezone("").is_err());
+    }
+}
