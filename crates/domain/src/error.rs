@@ -2,6 +2,29 @@
 
 use std::error::Error as StdError;
 
+/// One invalid input: where (a JSON path such as `custom.region` or `filter.and[0].op`),
+/// a stable code, and a message for a human.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldIssue {
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+impl FieldIssue {
+    pub fn new(
+        field: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        FieldIssue {
+            field: field.into(),
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
 /// What went wrong in a store call, in terms the API can answer with.
 ///
 /// Storage normalises driver errors into these (a missing row becomes `NotFound`, a unique
@@ -25,6 +48,15 @@ pub enum StoreError {
     /// The change would leave the organization without an active owner.
     #[error("the organization would have no active owner")]
     LastOwner,
+    /// Input that only the store can judge (custom fields, filters on custom fields) is invalid.
+    #[error("invalid input: {0:?}")]
+    Invalid(Vec<FieldIssue>),
+    /// Another live contact of the organization already has this email.
+    #[error("another contact ({existing_id}) already has this email")]
+    DuplicateEmail { existing_id: uuid::Uuid },
+    /// The record was merged into another.
+    #[error("the record was merged into {into}")]
+    Merged { into: uuid::Uuid },
     /// The database cannot be reached or the pool is closed: retrying later may succeed.
     #[error("database unavailable: {0}")]
     Unavailable(String),

@@ -240,6 +240,6 @@ pub struct LoginCandidate {
 /// How many records of each owned object a transfer moved.
 pub type TransferCounts = std::collections::BTreeMap<ObjectType, u64>;
 
-/// The objects that have an owner, in the order a transfer reports them. `team` is owned by
-/// its manager.
-pub const OWNED_OBJECTS: &[ObjectType] = &[ObjectType::Team];
+/// The objects that have an owner. `team` is owned by its manager.
+pub const OWNED_OBJECTS: &[ObjectType] =
+    &[ObjectType::Team, ObjectType::Company, ObjectType::Contact];

@@ -3,16 +3,23 @@
 //! HTTP layer calls them.
 
 pub mod access;
+pub mod company;
+pub mod contact;
+pub mod custom_field;
 pub mod email;
 pub mod error;
 pub mod identity;
+pub mod iso;
 pub mod object;
 pub mod page;
+pub mod query;
+pub mod record;
 pub mod store;
+pub mod values;
 
 pub use access::{Action, AuthContext, Credential, RecordFilter, Role, Scope, Visibility};
 pub use email::Email;
-pub use error::StoreError;
+pub use error::{FieldIssue, StoreError};
 pub use object::ObjectType;
 pub use page::{Cursor, Page, PageRequest};
 pub use store::{Backend, PoolStats, Readiness, Store};

@@ -10,6 +10,9 @@ use uuid::Uuid;
 
 use crate::StoreError;
 use crate::access::AuthContext;
+use crate::company::{Company, CompanyData, CompanyPatch};
+use crate::contact::{Contact, ContactData, ContactPatch};
+use crate::custom_field::{CustomFieldDef, CustomFieldPatch, NewCustomField};
 use crate::email::Email;
 use crate::identity::{
     ApiKey, AuditEntry, AuditFilter, ClientInfo, KeyUse, LoginCandidate, NewApiKey,
@@ -18,6 +21,8 @@ use crate::identity::{
 };
 use crate::object::ObjectType;
 use crate::page::{Page, PageRequest};
+use crate::query::RawFilter;
+use crate::record::{Duplicate, MergeOutcome, RecordEvent};
 
 /// Which database engine serves the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +84,9 @@ pub trait Store: Send + Sync + 'static {
     fn teams(&self) -> &dyn TeamStore;
     fn api_keys(&self) -> &dyn ApiKeyStore;
     fn audit(&self) -> &dyn AuditStore;
+    fn custom_fields(&self) -> &dyn CustomFieldStore;
+    fn contacts(&self) -> &dyn ContactStore;
+    fn companies(&self) -> &dyn CompanyStore;
 }
 
 /// Authentication: the only calls made before the caller is known.
@@ -235,4 +243,142 @@ pub trait AuditStore: Send + Sync {
         filter: &AuditFilter,
         page: &PageRequest,
     ) -> Result<Page<AuditEntry>, StoreError>;
+}
+
+/// A list or search of records before it is checked against the object's catalog (which
+/// needs the organization's custom fields): problems come back as `StoreError::Invalid`.
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    pub filter: Option<RawFilter>,
+    pub q: Option<String>,
+    /// `(field, descending)`; empty for the default (newest first).
+    pub sort: Vec<(String, bool)>,
+    pub page: PageRequest,
+    /// The trash: deleted records instead of live ones.
+    pub deleted: bool,
+}
+
+#[async_trait]
+pub trait CustomFieldStore: Send + Sync {
+    async fn list(
+        &self,
+        ctx: &AuthContext,
+        object: Option<ObjectType>,
+        page: &PageRequest,
+    ) -> Result<Page<CustomFieldDef>, StoreError>;
+    async fn get(&self, ctx: &AuthContext, id: Uuid) -> Result<CustomFieldDef, StoreError>;
+    async fn create(
+        &self,
+        ctx: &AuthContext,
+        field: NewCustomField,
+    ) -> Result<CustomFieldDef, StoreError>;
+    async fn update(
+        &self,
+        ctx: &AuthContext,
+        id: Uuid,
+        patch: CustomFieldPatch,
+        expected_version: Option<i64>,
+    ) -> Result<CustomFieldDef, StoreError>;
+    /// Deletes the definition and the values records hold under its key.
+    async fn delete(&self, ctx: &AuthContext, id: Uuid) -> Result<(), StoreError>;
+}
+
+/// Contacts. Every method applies the caller's record visibility: a contact they may not see
+/// is `NotFound`.
+#[async_trait]
+pub trait ContactStore: Send + Sync {
+    async fn create(
+        &self,
+        ctx: &AuthContext,
+        data: ContactData,
+        custom: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Contact, StoreError>;
+    /// A live contact; a merged one is `Merged { into }`.
+    async fn get(&self, ctx: &AuthContext, id: Uuid) -> Result<Contact, StoreError>;
+    async fn update(
+        &self,
+        ctx: &AuthContext,
+        id: Uuid,
+        patch: ContactPatch,
+        expected_version: Option<i64>,
+    ) -> Result<Contact, StoreError>;
+    async fn delete(
+        &self,
+        ctx: &AuthContext,
+        id: Uuid,
+        expected_version: Option<i64>,
+    ) -> Result<(), StoreError>;
+    async fn restore(&self, ctx: &AuthContext, id: Uuid) -> Result<Contact, StoreError>;
+    async fn list(
+        &self,
+        ctx: &AuthContext,
+        request: &ListRequest,
+    ) -> Result<Page<Contact>, StoreError>;
+    async fn history(
+        &self,
+        ctx: &AuthContext,
+        id: Uuid,
+        page: &PageRequest,
+    ) -> Result<Page<RecordEvent>, StoreError>;
+    async fn duplicates(
+        &self,
+        ctx: &AuthContext,
+        id: Uuid,
+    ) -> Result<Vec<Duplicate<Contact>>, StoreError>;
+    async fn merge(
+        &self,
+        ctx: &AuthContext,
+        primary: Uuid,
+        duplicates: &[Uuid],
+        dry_run: bool,
+    ) -> Result<MergeOutcome<Contact>, StoreError>;
+}
+
+/// Companies, with the same contract as contacts.
+#[async_trait]
+pub trait CompanyStore: Send + Sync {
+    async fn create(
+        &self,
+        ctx: &AuthContext,
+        data: CompanyData,
+        custom: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Company, StoreError>;
+    async fn get(&self, ctx: &AuthContext, id: Uuid) -> Result<Company, StoreError>;
+    async fn update(
+        &self,
+        ctx: &AuthContext,
+        id: Uuid,
+        patch: CompanyPatch,
+        expected_version: Option<i64>,
+    ) -> Result<Company, StoreError>;
+    async fn delete(
+        &self,
+        ctx: &AuthContext,
+        id: Uuid,
+        expected_version: Option<i64>,
+    ) -> Result<(), StoreError>;
+    async fn restore(&self, ctx: &AuthContext, id: Uuid) -> Result<Company, StoreError>;
+    async fn list(
+        &self,
+        ctx: &AuthContext,
+        request: &ListRequest,
+    ) -> Result<Page<Company>, StoreError>;
+    async fn history(
+        &self,
+        ctx: &AuthContext,
+        id: Uuid,
+        page: &PageRequest,
+    ) -> Result<Page<RecordEvent>, StoreError>;
+    async fn duplicates(
+        &self,
+        ctx: &AuthContext,
+        id: Uuid,
+    ) -> Result<Vec<Duplicate<Company>>, StoreError>;
+    async fn merge(
+        &self,
+        ctx: &AuthContext,
+        primary: Uuid,
+        duplicates: &[Uuid],
+        dry_run: bool,
+    ) -> Result<MergeOutcome<Company>, StoreError>;
 }

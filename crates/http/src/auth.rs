@@ -205,7 +205,16 @@ pub mod obj {
         };
     }
 
-    objects!(Organization, User, Team, ApiKey, AuditLog);
+    objects!(
+        Organization,
+        User,
+        Team,
+        ApiKey,
+        AuditLog,
+        CustomField,
+        Contact,
+        Company
+    );
 }
 
 pub struct Read<O>(PhantomData<O>);

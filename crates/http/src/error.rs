@@ -94,6 +94,8 @@ error_codes! {
         "The write collides with existing data (a unique value, a state that forbids it).";
     LastOwner => CONFLICT, "last_owner", "Last owner",
         "The change would leave the organization without an active owner.";
+    DuplicateEmail => CONFLICT, "duplicate_email", "Duplicate email",
+        "Another live contact already has this email; `existing_id` names it.";
     VersionMismatch => PRECONDITION_FAILED, "version_mismatch", "Version mismatch",
         "`If-Match` names a version other than the record's current one; nothing was changed.";
     PayloadTooLarge => PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large",
@@ -199,6 +201,10 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = Uuid)]
     pub merged_into: Option<uuid::Uuid>,
+    /// For `duplicate_email`: the contact that has the email.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub existing_id: Option<uuid::Uuid>,
     /// For `malformed_json`: where the parser stopped (1-based).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
@@ -217,6 +223,7 @@ struct Details {
     detail: String,
     errors: Vec<FieldError>,
     merged_into: Option<uuid::Uuid>,
+    existing_id: Option<uuid::Uuid>,
     position: Option<(usize, usize)>,
     headers: Vec<(HeaderName, HeaderValue)>,
     /// The cause of a 5xx, logged with the request id and never shown to the client.
@@ -230,6 +237,7 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             merged_into: None,
+            existing_id: None,
             position: None,
             headers: Vec::new(),
             cause: None,
@@ -309,6 +317,7 @@ impl ApiError {
             request_id,
             errors: this.errors.clone(),
             merged_into: this.merged_into,
+            existing_id: this.existing_id,
             line: this.position.map(|(line, _)| line),
             column: this.position.map(|(_, column)| column),
         }
@@ -357,6 +366,30 @@ impl From<StoreError> for ApiError {
             StoreError::InvalidReference { field } => {
                 ApiError::invalid(field, "not_found", "names no record of your organization")
             }
+            StoreError::Invalid(issues) => ApiError::validation(
+                issues
+                    .into_iter()
+                    .map(|i| FieldError::new(i.field, i.code, i.message))
+                    .collect(),
+            ),
+            StoreError::DuplicateEmail { existing_id } => {
+                let mut error = ApiError::new(
+                    ErrorCode::DuplicateEmail,
+                    format!("Contact {existing_id} already has this email."),
+                )
+                .with_errors(vec![FieldError::new(
+                    "email",
+                    "taken",
+                    "belongs to another live contact",
+                )]);
+                error.0.existing_id = Some(existing_id);
+                error
+            }
+            StoreError::Merged { into } => ApiError::new(
+                ErrorCode::RecordMerged,
+                format!("The record was merged into {into}."),
+            )
+            .with_merged_into(into),
             StoreError::LastOwner => ApiError::new(
                 ErrorCode::LastOwner,
                 "The organization must keep at least one active owner; make another user owner first.",

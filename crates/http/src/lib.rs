@@ -46,6 +46,10 @@ pub fn app(
     let cors = cors(&state.settings.cors_origins);
     app.app_data(extract::BodyLimit(body_limit))
         .app_data(web::PayloadConfig::new(body_limit))
+        .app_data(web::PathConfig::default().error_handler(|error, req| {
+            // An id that cannot be one names nothing: 404, like an id that never existed.
+            ApiError::not_found(format!("There is nothing at {} ({error}).", req.path())).into()
+        }))
         .app_data(state)
         .default_service(web::to(fallback::not_routed))
         .wrap(Condition::new(cors.is_some(), cors.unwrap_or_default()))

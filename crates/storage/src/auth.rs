@@ -148,6 +148,10 @@ impl AuthStore for SqlStore {
                 .bind(at)
                 .execute(&mut *tx)
                 .await?;
+            sqlx::query(crate::events::CREATE_SEQUENCE)
+                .bind(org_id)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query(INSERT_USER)
                 .bind(user_id)
                 .bind(org_id)

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rapport_domain::store::{
-    ApiKeyStore, AuditStore, AuthStore, OrganizationStore, TeamStore, UserStore,
+    ApiKeyStore, AuditStore, AuthStore, CompanyStore, ContactStore, CustomFieldStore,
+    OrganizationStore, TeamStore, UserStore,
 };
 use rapport_domain::{Backend, PoolStats, Readiness, Store, StoreError};
 use sqlx::migrate::Migrator;
@@ -37,6 +38,29 @@ pub(crate) enum Db {
 /// reader on SQLite; `write` picks the single writer). Inside `body`, `?` converts both sqlx
 /// and domain errors; the macro yields a `Result<_, StoreError>`.
 macro_rules! on_db {
+    // With the backend's helper module: `on_db!(db, write, |pool, sql| … sql::append_event(…) …)`.
+    ($db:expr, read, |$pool:ident, $dialect:ident| $body:expr) => {
+        on_db!(@dialect $db, reader, |$pool, $dialect| $body)
+    };
+    ($db:expr, write, |$pool:ident, $dialect:ident| $body:expr) => {
+        on_db!(@dialect $db, writer, |$pool, $dialect| $body)
+    };
+    (@dialect $db:expr, $sqlite_pool:ident, |$pool:ident, $dialect:ident| $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite { $sqlite_pool: $pool, .. } => {
+                #[allow(unused_imports)]
+                use $crate::dialect::sqlite as $dialect;
+                let result: ::std::result::Result<_, $crate::error::DbError> = async { $body }.await;
+                result.map_err(::rapport_domain::StoreError::from)
+            }
+            $crate::db::Db::Postgres($pool) => {
+                #[allow(unused_imports)]
+                use $crate::dialect::postgres as $dialect;
+                let result: ::std::result::Result<_, $crate::error::DbError> = async { $body }.await;
+                result.map_err(::rapport_domain::StoreError::from)
+            }
+        }
+    };
     ($db:expr, read, |$pool:ident| $body:expr) => {
         match $db {
             $crate::db::Db::Sqlite { reader: $pool, .. } => {
@@ -63,6 +87,36 @@ macro_rules! on_db {
                     async { $body }.await;
                 result.map_err(::rapport_domain::StoreError::from)
             }
+        }
+    };
+}
+
+/// Writes helper items once and compiles them for each backend, with concrete types:
+/// `sqlite::f` and `postgres::f`, where the body sees `Db`, `Conn` and `BACKEND`. Call them
+/// through the `dialect` alias of `on_db!`.
+macro_rules! per_backend {
+    ($($item:item)*) => {
+        #[allow(dead_code)]
+        pub(crate) mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(unused_imports)]
+            use crate::dialect::sqlite as sql;
+            pub(crate) type Db = sqlx::Sqlite;
+            pub(crate) type Conn = sqlx::SqliteConnection;
+            pub(crate) const BACKEND: rapport_domain::Backend = rapport_domain::Backend::Sqlite;
+            $($item)*
+        }
+        #[allow(dead_code)]
+        pub(crate) mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(unused_imports)]
+            use crate::dialect::postgres as sql;
+            pub(crate) type Db = sqlx::Postgres;
+            pub(crate) type Conn = sqlx::PgConnection;
+            pub(crate) const BACKEND: rapport_domain::Backend = rapport_domain::Backend::Postgres;
+            $($item)*
         }
     };
 }
@@ -220,6 +274,18 @@ impl Store for SqlStore {
     }
 
     fn audit(&self) -> &dyn AuditStore {
+        self
+    }
+
+    fn custom_fields(&self) -> &dyn CustomFieldStore {
+        self
+    }
+
+    fn contacts(&self) -> &dyn ContactStore {
+        self
+    }
+
+    fn companies(&self) -> &dyn CompanyStore {
         self
     }
 }

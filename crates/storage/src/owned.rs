@@ -7,6 +7,8 @@ pub(crate) struct OwnedTable {
     pub object: ObjectType,
     /// Table and column names are constants of this list, never input.
     pub reassign: &'static str,
+    /// For objects in the event log: the ids a transfer moves, so that each gets its event.
+    pub owned_ids: Option<&'static str>,
 }
 
 macro_rules! reassign {
@@ -24,10 +26,33 @@ macro_rules! reassign {
     };
 }
 
-pub(crate) const OWNED: &[OwnedTable] = &[OwnedTable {
-    object: ObjectType::Team,
-    reassign: reassign!("teams", "manager_id"),
-}];
+macro_rules! owned_ids {
+    ($table:literal) => {
+        concat!(
+            "select id from ",
+            $table,
+            " where org_id = $1 and owner_id = $2 and deleted_at is null"
+        )
+    };
+}
+
+pub(crate) const OWNED: &[OwnedTable] = &[
+    OwnedTable {
+        object: ObjectType::Team,
+        reassign: reassign!("teams", "manager_id"),
+        owned_ids: None,
+    },
+    OwnedTable {
+        object: ObjectType::Company,
+        reassign: reassign!("companies", "owner_id"),
+        owned_ids: Some(owned_ids!("companies")),
+    },
+    OwnedTable {
+        object: ObjectType::Contact,
+        reassign: reassign!("contacts", "owner_id"),
+        owned_ids: Some(owned_ids!("contacts")),
+    },
+];
 
 #[cfg(test)]
 mod tests {

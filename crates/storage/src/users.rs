@@ -11,10 +11,13 @@ use rapport_domain::{AuthContext, ObjectType, Role, StoreError};
 use serde_json::json;
 use uuid::Uuid;
 
+use rapport_domain::record::{Change, Changes, EventAction};
+
 use crate::SqlStore;
 use crate::audit::AuditRecord;
 use crate::auth::INSERT_USER;
 use crate::error::unique_on;
+use crate::events::NewEvent;
 use crate::owned::OWNED;
 use crate::rows::{UserRow, now, users};
 
@@ -351,7 +354,7 @@ impl UserStore for SqlStore {
         include: &[ObjectType],
     ) -> Result<TransferCounts, StoreError> {
         let at = now();
-        on_db!(&self.db, write, |pool| {
+        on_db!(&self.db, write, |pool, sql| {
             let mut tx = pool.begin().await?;
             let from_exists: i64 = sqlx::query_scalar(USER_EXISTS)
                 .bind(ctx.org_id)
@@ -373,7 +376,16 @@ impl UserStore for SqlStore {
                 .into());
             }
             let mut counts = TransferCounts::new();
+            let mut moved_records: Vec<(ObjectType, Uuid)> = Vec::new();
             for owned in OWNED.iter().filter(|o| include.contains(&o.object)) {
+                if let Some(select) = owned.owned_ids {
+                    let ids: Vec<Uuid> = sqlx::query_scalar(select)
+                        .bind(ctx.org_id)
+                        .bind(from)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    moved_records.extend(ids.into_iter().map(|id| (owned.object, id)));
+                }
                 let moved = sqlx::query(owned.reassign)
                     .bind(to)
                     .bind(ctx.org_id)
@@ -394,6 +406,25 @@ impl UserStore for SqlStore {
                     .on(ObjectType::User, from)
                     .details(json!({ "to_user_id": to, "transferred": summary }))
             )?;
+            // Each moved record of the event log gets its `updated` event.
+            let changes = Changes::from([(
+                "owner_id".to_owned(),
+                Change {
+                    old: json!(from),
+                    new: json!(to),
+                },
+            )]);
+            let events: Vec<NewEvent<'_>> = moved_records
+                .iter()
+                .map(|(object, id)| NewEvent {
+                    object: *object,
+                    id: *id,
+                    action: EventAction::Updated,
+                    changes: &changes,
+                    merged_ids: &[],
+                })
+                .collect();
+            sql::append_events(&mut tx, ctx, &events, at).await?;
             tx.commit().await?;
             Ok(counts)
         })

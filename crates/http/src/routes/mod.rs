@@ -7,10 +7,14 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub mod api_keys;
 pub mod audit_log;
 pub mod auth;
+pub mod companies;
+pub mod contacts;
+pub mod custom_fields;
 pub mod docs;
 pub mod me;
 pub mod ops;
 pub mod organization;
+pub mod records;
 pub mod teams;
 pub mod users;
 
@@ -26,6 +30,9 @@ pub fn configure(config: &mut ServiceConfig) {
                 .configure(users::configure)
                 .configure(teams::configure)
                 .configure(api_keys::configure)
-                .configure(audit_log::configure),
+                .configure(audit_log::configure)
+                .configure(custom_fields::configure)
+                .configure(companies::configure)
+                .configure(contacts::configure),
         );
 }

@@ -1,0 +1,595 @@
+//! What the customer-data routes share: address, phone and consent bodies and their parsing,
+//! the list parameters every object takes, the search body, history, duplicates and merges.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rapport_domain::contact::{AddressPatch, ConsentChange};
+use rapport_domain::page::{Cursor, MAX_LIMIT, PageRequest};
+use rapport_domain::query::{FieldPath, Node, Op, RawCondition, RawFilter, parse_filter};
+use rapport_domain::record::{Change, DuplicateReason, EventAction, RecordEvent};
+use rapport_domain::store::ListRequest;
+use rapport_domain::values::{
+    self, Address, Channel, ChannelConsent, Consent, ConsentStatus, Phone, PhoneKind,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::{ApiError, FieldError};
+use crate::list::ListQuery;
+use crate::record::nullable;
+use crate::validate::Check;
+
+/// Longest names, titles and similar single-line texts.
+pub const MAX_NAME: usize = 200;
+
+/// A postal address.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AddressBody {
+    pub street: Option<String>,
+    pub city: Option<String>,
+    pub region: Option<String>,
+    pub postal_code: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    #[schema(example = "CN")]
+    pub country: Option<String>,
+}
+
+impl AddressBody {
+    pub fn from_address(address: &Address) -> Option<AddressBody> {
+        (!address.is_empty()).then(|| AddressBody {
+            street: address.street.clone(),
+            city: address.city.clone(),
+            region: address.region.clone(),
+            postal_code: address.postal_code.clone(),
+            country: address.country.clone(),
+        })
+    }
+}
+
+/// An address as written: every line optional; in a PATCH, `null` clears a line.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddressInput {
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub street: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub city: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub region: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub postal_code: Option<Option<String>>,
+    /// ISO 3166-1 alpha-2, e.g. `CN`.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, example = "CN")]
+    pub country: Option<Option<String>>,
+}
+
+impl AddressInput {
+    pub fn parse(&self, check: &mut Check, at: &str) -> AddressPatch {
+        let line = |check: &mut Check,
+                    name: &str,
+                    value: &Option<Option<String>>,
+                    max: usize|
+         -> Option<Option<String>> {
+            value.as_ref().map(|v| {
+                v.as_deref().and_then(|text| {
+                    check
+                        .field(&format!("{at}.{name}"), values::text(text, max))
+                        .flatten()
+                })
+            })
+        };
+        AddressPatch {
+            street: line(check, "street", &self.street, 500),
+            city: line(check, "city", &self.city, MAX_NAME),
+            region: line(check, "region", &self.region, MAX_NAME),
+            postal_code: line(check, "postal_code", &self.postal_code, 32),
+            country: self.country.as_ref().map(|v| {
+                v.as_deref()
+                    .and_then(|text| check.field(&format!("{at}.country"), values::country(text)))
+            }),
+        }
+    }
+}
+
+/// A phone number as written, its kind, and its E.164 form (null when it cannot be read).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PhoneBody {
+    #[schema(example = "+86 138 0013 8000")]
+    pub number: String,
+    pub kind: PhoneKind,
+    #[schema(example = "+8613800138000")]
+    pub e164: Option<String>,
+}
+
+impl From<&Phone> for PhoneBody {
+    fn from(phone: &Phone) -> Self {
+        PhoneBody {
+            number: phone.number.clone(),
+            kind: phone.kind,
+            e164: phone.e164.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneInput {
+    #[schema(example = "+86 138 0013 8000")]
+    pub number: String,
+    /// `mobile`, `work`, `home` or `other` (the default).
+    pub kind: Option<PhoneKind>,
+}
+
+pub fn parse_phones(check: &mut Check, input: &[PhoneInput], region: Option<&str>) -> Vec<Phone> {
+    input
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            check.field(
+                &format!("phones[{i}].number"),
+                Phone::new(&p.number, p.kind.unwrap_or(PhoneKind::Other), region),
+            )
+        })
+        .collect()
+}
+
+/// A channel's consent: its status and when it last changed (null while unknown).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChannelConsentBody {
+    pub status: ConsentStatus,
+    pub changed_at: Option<DateTime<Utc>>,
+}
+
+impl From<ChannelConsent> for ChannelConsentBody {
+    fn from(consent: ChannelConsent) -> Self {
+        ChannelConsentBody {
+            status: consent.status,
+            changed_at: consent.changed_at,
+        }
+    }
+}
+
+/// Consent per channel; a channel never set reads `unknown`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ConsentBody {
+    pub email: ChannelConsentBody,
+    pub sms: ChannelConsentBody,
+    pub phone: ChannelConsentBody,
+}
+
+impl From<&Consent> for ConsentBody {
+    fn from(consent: &Consent) -> Self {
+        ConsentBody {
+            email: consent.get(Channel::Email).into(),
+            sms: consent.get(Channel::Sms).into(),
+            phone: consent.get(Channel::Phone).into(),
+        }
+    }
+}
+
+/// A consent change of one channel.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConsentInput {
+    pub status: ConsentStatus,
+    /// When the customer gave or withdrew it (for imports); default: now, when the status
+    /// changes.
+    pub changed_at: Option<DateTime<Utc>>,
+}
+
+/// Consent changes by channel: `{"email": {"status": "opted_out"}}`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentInput {
+    pub email: Option<ChannelConsentInput>,
+    pub sms: Option<ChannelConsentInput>,
+    pub phone: Option<ChannelConsentInput>,
+}
+
+impl ConsentInput {
+    pub fn changes(&self) -> BTreeMap<Channel, ConsentChange> {
+        [
+            (Channel::Email, &self.email),
+            (Channel::Sms, &self.sms),
+            (Channel::Phone, &self.phone),
+        ]
+        .into_iter()
+        .filter_map(|(channel, input)| {
+            input.as_ref().map(|i| {
+                (
+                    channel,
+                    ConsentChange {
+                        status: i.status,
+                        changed_at: i.changed_at,
+                    },
+                )
+            })
+        })
+        .collect()
+    }
+}
+
+/// An optional single-line text of at most `max` characters; empty means none.
+pub fn optional_text(
+    check: &mut Check,
+    field: &str,
+    value: &Option<String>,
+    max: usize,
+) -> Option<String> {
+    value
+        .as_deref()
+        .and_then(|text| check.field(field, values::text(text, max)).flatten())
+}
+
+/// A nullable merge-patch text field.
+pub fn patch_text(
+    check: &mut Check,
+    field: &str,
+    value: &Option<Option<String>>,
+    max: usize,
+) -> Option<Option<String>> {
+    value.as_ref().map(|v| {
+        v.as_deref()
+            .and_then(|text| check.field(field, values::text(text, max)).flatten())
+    })
+}
+
+pub fn parse_tags(check: &mut Check, tags: &[String]) -> Vec<String> {
+    check.field("tags", values::tags(tags)).unwrap_or_default()
+}
+
+/// Custom values as sent: an object whose keys are checked against the definitions by the
+/// store.
+pub fn custom_object(
+    check: &mut Check,
+    value: &Option<Value>,
+) -> Option<serde_json::Map<String, Value>> {
+    match value {
+        None => None,
+        Some(Value::Object(map)) => Some(map.clone()),
+        Some(Value::Null) => {
+            check.push(FieldError::new(
+                "custom",
+                "invalid_value",
+                "cannot be null; set single keys to null to clear them",
+            ));
+            None
+        }
+        Some(_) => {
+            check.push(FieldError::new(
+                "custom",
+                "invalid_type",
+                "must be an object of custom values",
+            ));
+            None
+        }
+    }
+}
+
+/// The list parameters every customer-data object takes (see `record_list_params!`).
+#[derive(Debug, Default)]
+pub struct RecordListParams {
+    pub sort: Option<String>,
+    pub q: Option<String>,
+    pub owner_id: Option<Uuid>,
+    pub tag: Option<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    pub updated_after: Option<DateTime<Utc>>,
+    pub updated_before: Option<DateTime<Utc>>,
+    pub deleted: Option<bool>,
+}
+
+fn condition(field: &str, op: Op, value: Value) -> RawFilter {
+    Node::Condition(RawCondition {
+        at: field.to_owned(),
+        field: FieldPath::parse(field),
+        op,
+        value,
+    })
+}
+
+fn time(t: DateTime<Utc>) -> Value {
+    Value::from(t.to_rfc3339())
+}
+
+impl RecordListParams {
+    /// The list request: the common parameters as conditions, plus the object's own.
+    pub fn request<F>(&self, query: &ListQuery<F>, mut extra: Vec<RawFilter>) -> ListRequest {
+        if let Some(owner) = self.owner_id {
+            extra.push(condition(
+                "owner_id",
+                Op::Eq,
+                Value::from(owner.to_string()),
+            ));
+        }
+        if let Some(tag) = &self.tag {
+            extra.push(condition("tags", Op::Contains, Value::from(tag.clone())));
+        }
+        for (value, field, op) in [
+            (self.created_after, "created_at", Op::Gte),
+            (self.created_before, "created_at", Op::Lt),
+            (self.updated_after, "updated_at", Op::Gte),
+            (self.updated_before, "updated_at", Op::Lt),
+        ] {
+            if let Some(at) = value {
+                extra.push(condition(field, op, time(at)));
+            }
+        }
+        ListRequest {
+            filter: (!extra.is_empty()).then_some(Node::And(extra)),
+            q: self.q.clone(),
+            sort: self
+                .sort
+                .as_deref()
+                .map(rapport_domain::query::split_sort_param)
+                .unwrap_or_default(),
+            page: query.page.clone(),
+            deleted: self.deleted.unwrap_or(false),
+        }
+    }
+
+    pub fn eq(field: &str, value: Value) -> RawFilter {
+        condition(field, Op::Eq, value)
+    }
+}
+
+/// Declares an object's list parameters: the common ones and its own, in one struct that
+/// refuses unknown parameters.
+#[macro_export]
+macro_rules! record_list_params {
+    ($name:ident { $($(#[$meta:meta])* $field:ident: $ty:ty,)* }) => {
+        #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+        #[serde(deny_unknown_fields)]
+        #[into_params(parameter_in = Query)]
+        pub struct $name {
+            /// Sort keys, comma-separated, `-` for descending: `-updated_at,name`. Fields: name,
+            /// created_at, updated_at, last_activity_at, custom.<key>. Default `-created_at`.
+            pub sort: Option<String>,
+            /// Case-insensitive substring search over names, emails, phones and related names;
+            /// one or two characters work too.
+            pub q: Option<String>,
+            pub owner_id: Option<uuid::Uuid>,
+            /// Only records with this tag.
+            pub tag: Option<String>,
+            pub created_after: Option<chrono::DateTime<chrono::Utc>>,
+            pub created_before: Option<chrono::DateTime<chrono::Utc>>,
+            pub updated_after: Option<chrono::DateTime<chrono::Utc>>,
+            pub updated_before: Option<chrono::DateTime<chrono::Utc>>,
+            /// `true` lists the deleted records (the trash) instead of the live ones.
+            pub deleted: Option<bool>,
+            $($(#[$meta])* pub $field: $ty,)*
+        }
+
+        impl $name {
+            pub fn common(&self) -> $crate::routes::records::RecordListParams {
+                $crate::routes::records::RecordListParams {
+                    sort: self.sort.clone(),
+                    q: self.q.clone(),
+                    owner_id: self.owner_id,
+                    tag: self.tag.clone(),
+                    created_after: self.created_after,
+                    created_before: self.created_before,
+                    updated_after: self.updated_after,
+                    updated_before: self.updated_before,
+                    deleted: self.deleted,
+                }
+            }
+        }
+    };
+}
+
+/// One key of a search's sort.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SortItem {
+    #[schema(example = "name")]
+    pub field: String,
+    /// `asc` (the default) or `desc`.
+    pub direction: Option<SortDirection>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SortDirection {
+    Asc,
+    Desc,
+}
+
+/// `POST /v1/<object>/search`: a filter tree over standard fields, `custom.<key>` and fields of
+/// related records, with sort and keyset paging.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "filter": {"and": [
+        {"field": "custom.region", "op": "eq", "value": "华东"},
+        {"field": "company.industry", "op": "in", "value": ["retail", "food"]},
+        {"not": {"field": "lifecycle_stage", "op": "eq", "value": "churned"}}
+    ]},
+    "sort": [{"field": "name", "direction": "asc"}],
+    "limit": 50,
+    "cursor": null
+}))]
+pub struct SearchRequest {
+    /// A node: `{"and": [...]}`, `{"or": [...]}`, `{"not": node}` or a condition
+    /// `{"field", "op", "value"}` with op one of eq, neq, lt, lte, gt, gte, in, nin,
+    /// contains, starts_with, is_null, between. At most 8 levels and 50 conditions.
+    #[schema(value_type = Object)]
+    pub filter: Option<Value>,
+    pub sort: Option<Vec<SortItem>>,
+    /// 1 to 200, default 50.
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Also a substring search, as `q` of the list.
+    pub q: Option<String>,
+}
+
+impl SearchRequest {
+    pub fn request(&self) -> Result<ListRequest, ApiError> {
+        let mut check = Check::new();
+        let filter = match &self.filter {
+            Some(value) => match parse_filter(value, "filter") {
+                Ok(filter) => Some(filter),
+                Err(issues) => {
+                    for issue in issues {
+                        check.push(FieldError::new(issue.field, issue.code, issue.message));
+                    }
+                    None
+                }
+            },
+            None => None,
+        };
+        let mut page = PageRequest::default();
+        if let Some(limit) = self.limit {
+            if (1..=MAX_LIMIT).contains(&limit) {
+                page.limit = limit;
+            } else {
+                check.push(FieldError::new(
+                    "limit",
+                    "out_of_range",
+                    format!("must be 1 to {MAX_LIMIT}"),
+                ));
+            }
+        }
+        if let Some(cursor) = &self.cursor {
+            page.after = check.field("cursor", Cursor::decode(cursor).map_err(|e| e.to_string()));
+        }
+        let sort = self
+            .sort
+            .iter()
+            .flatten()
+            .map(|item| {
+                (
+                    item.field.clone(),
+                    matches!(item.direction, Some(SortDirection::Desc)),
+                )
+            })
+            .collect();
+        check.finish()?;
+        Ok(ListRequest {
+            filter,
+            q: self.q.clone(),
+            sort,
+            page,
+            deleted: false,
+        })
+    }
+}
+
+/// A field's value before and after a change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangeBody {
+    #[schema(value_type = Object)]
+    pub old: Value,
+    #[schema(value_type = Object)]
+    pub new: Value,
+}
+
+/// One entry of a record's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventBody {
+    /// The organization's event sequence number.
+    pub seq: i64,
+    pub action: EventAction,
+    /// Changed fields (`email`, `address.city`, `custom.region`) with old and new values.
+    pub changes: BTreeMap<String, ChangeBody>,
+    /// For `merged`: the records merged into this one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub merged_ids: Vec<Uuid>,
+    /// The user who made the change.
+    pub actor_id: Option<Uuid>,
+    /// The API key they used, if any.
+    pub api_key_id: Option<Uuid>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+fn change_body(change: Change) -> ChangeBody {
+    ChangeBody {
+        old: change.old,
+        new: change.new,
+    }
+}
+
+impl From<RecordEvent> for EventBody {
+    fn from(event: RecordEvent) -> Self {
+        EventBody {
+            seq: event.seq,
+            action: event.action,
+            changes: event
+                .changes
+                .into_iter()
+                .map(|(k, c)| (k, change_body(c)))
+                .collect(),
+            merged_ids: event.merged_ids,
+            actor_id: event.actor_id,
+            api_key_id: event.api_key_id,
+            occurred_at: event.occurred_at,
+        }
+    }
+}
+
+crate::list_envelope!(HistoryList, EventBody);
+
+/// The changes of a merge, by field.
+pub fn changes_body(changes: rapport_domain::record::Changes) -> BTreeMap<String, ChangeBody> {
+    changes
+        .into_iter()
+        .map(|(k, c)| (k, change_body(c)))
+        .collect()
+}
+
+/// `POST /v1/<object>/merge`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeRequest {
+    /// The record that stays.
+    pub primary_id: Uuid,
+    /// The records merged into it (1 to 20); they are deleted with `merged_into`.
+    pub duplicate_ids: Vec<Uuid>,
+    /// Answer what the merge would do, and change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Declares an object's duplicate and merge answers.
+#[macro_export]
+macro_rules! record_answers {
+    ($duplicate:ident, $duplicates:ident, $merge:ident, $body:ty) => {
+        /// A likely duplicate and why.
+        #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+        pub struct $duplicate {
+            pub reasons: Vec<rapport_domain::record::DuplicateReason>,
+            pub record: $body,
+        }
+
+        /// Likely duplicates (all of them: `next_cursor` is always null).
+        #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+        pub struct $duplicates {
+            pub data: Vec<$duplicate>,
+            pub next_cursor: Option<String>,
+        }
+
+        /// What a merge did (or, with `dry_run`, would do).
+        #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+        pub struct $merge {
+            /// The primary record after the merge.
+            pub merged: $body,
+            pub merged_ids: Vec<uuid::Uuid>,
+            /// The primary's changed fields.
+            pub changes: std::collections::BTreeMap<String, $crate::routes::records::ChangeBody>,
+            pub dry_run: bool,
+        }
+    };
+}
+
+/// Keeps the enum in the document even where it only appears through the macro above.
+pub type Reason = DuplicateReason;

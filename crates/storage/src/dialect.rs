@@ -1,0 +1,16 @@
+//! Each backend's helper functions under one name, for `on_db!(…, |pool, sql| …)`.
+
+macro_rules! dialect {
+    ($backend:ident) => {
+        pub(crate) mod $backend {
+            pub(crate) use crate::companies::$backend::*;
+            pub(crate) use crate::contacts::$backend::*;
+            pub(crate) use crate::custom_fields::$backend::*;
+            pub(crate) use crate::events::$backend::*;
+            pub(crate) use crate::records::$backend::*;
+        }
+    };
+}
+
+dialect!(sqlite);
+dialect!(postgres);

@@ -1,0 +1,152 @@
+//! The event log: every write appends its events in the same transaction, numbered by the
+//! organization's gapless sequence. History, the change feed and webhooks all read it.
+
+use chrono::{DateTime, Utc};
+use rapport_domain::page::{Cursor, Page, PageRequest};
+use rapport_domain::record::{Changes, EventAction, RecordEvent};
+use rapport_domain::{AuthContext, ObjectType, StoreError};
+use serde_json::Value;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::error::DbError;
+
+/// Takes `n` sequence numbers; the row lock it holds until commit orders the organization's
+/// writers, which is why it runs last in a transaction.
+const RESERVE: &str =
+    "update event_sequences set last_seq = last_seq + $2 where org_id = $1 returning last_seq";
+pub(crate) const CREATE_SEQUENCE: &str =
+    "insert into event_sequences (org_id, last_seq) values ($1, 0)";
+const INSERT: &str = "insert into events \
+     (org_id, seq, object_type, object_id, action, changes, merged_ids, actor_id, api_key_id, occurred_at) \
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+const HISTORY: &str = "select seq, object_type, object_id, action, changes, merged_ids, actor_id, \
+     api_key_id, occurred_at from events \
+     where org_id = $1 and object_type = $2 and object_id = $3 and seq < $4 \
+     order by seq desc limit $5";
+
+pub(crate) const HISTORY_SORT: &str = "-seq";
+
+/// An event to append.
+pub(crate) struct NewEvent<'a> {
+    pub object: ObjectType,
+    pub id: Uuid,
+    pub action: EventAction,
+    pub changes: &'a Changes,
+    pub merged_ids: &'a [Uuid],
+}
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    seq: i64,
+    object_type: String,
+    object_id: Uuid,
+    action: String,
+    changes: Json<Changes>,
+    merged_ids: Option<Json<Vec<Uuid>>>,
+    actor_id: Option<Uuid>,
+    api_key_id: Option<Uuid>,
+    occurred_at: DateTime<Utc>,
+}
+
+impl TryFrom<EventRow> for RecordEvent {
+    type Error = StoreError;
+    fn try_from(row: EventRow) -> Result<Self, StoreError> {
+        Ok(RecordEvent {
+            seq: row.seq,
+            object: row
+                .object_type
+                .parse()
+                .map_err(|e| StoreError::internal(format!("event object type: {e}")))?,
+            object_id: row.object_id,
+            action: EventAction::parse(&row.action)
+                .ok_or_else(|| StoreError::internal(format!("event action {}", row.action)))?,
+            changes: row.changes.0,
+            actor_id: row.actor_id,
+            api_key_id: row.api_key_id,
+            occurred_at: row.occurred_at,
+            merged_ids: row.merged_ids.map(|j| j.0).unwrap_or_default(),
+        })
+    }
+}
+
+fn history_cursor(event: &RecordEvent) -> Cursor {
+    Cursor::new(HISTORY_SORT, vec![Value::from(event.seq)], Uuid::nil())
+}
+
+per_backend! {
+    /// Appends events as the last step of a writing transaction.
+    pub(crate) async fn append_events(
+        conn: &mut Conn,
+        ctx: &AuthContext,
+        events: &[NewEvent<'_>],
+        at: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
+        let last: i64 = sqlx::query_scalar(RESERVE)
+            .bind(ctx.org_id)
+            .bind(count)
+            .fetch_one(&mut *conn)
+            .await?;
+        let first = last - count + 1;
+        for (offset, event) in (0_i64..).zip(events) {
+            let merged = (!event.merged_ids.is_empty()).then(|| Json(event.merged_ids.to_vec()));
+            sqlx::query(INSERT)
+                .bind(ctx.org_id)
+                .bind(first + offset)
+                .bind(event.object.as_str())
+                .bind(event.id)
+                .bind(event.action.as_str())
+                .bind(Json(event.changes))
+                .bind(merged)
+                .bind(ctx.user_id)
+                .bind(ctx.api_key_id())
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A record's events, newest first.
+    pub(crate) async fn history(
+        pool: &sqlx::Pool<Db>,
+        org_id: Uuid,
+        object: ObjectType,
+        id: Uuid,
+        page: &PageRequest,
+    ) -> Result<Page<RecordEvent>, DbError> {
+        let before = match &page.after {
+            Some(cursor) if cursor.sort == HISTORY_SORT => cursor
+                .values
+                .first()
+                .and_then(Value::as_i64)
+                .ok_or_else(|| StoreError::Invalid(vec![rapport_domain::FieldIssue::new(
+                    "cursor", "invalid_value", "is not a cursor of this history",
+                )]))?,
+            Some(_) => {
+                return Err(StoreError::Invalid(vec![rapport_domain::FieldIssue::new(
+                    "cursor", "invalid_value", "belongs to another list; start again without a cursor",
+                )])
+                .into())
+            }
+            None => i64::MAX,
+        };
+        let rows: Vec<EventRow> = sqlx::query_as(HISTORY)
+            .bind(org_id)
+            .bind(object.as_str())
+            .bind(id)
+            .bind(before)
+            .bind(i64::from(page.limit) + 1)
+            .fetch_all(pool)
+            .await?;
+        let events = rows
+            .into_iter()
+            .map(RecordEvent::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(events, page.limit, history_cursor, None))
+    }
+}

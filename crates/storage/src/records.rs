@@ -1,0 +1,847 @@
+//! What every customer-data table shares, written once: record visibility, the filter-tree
+//! compiler, keyset sorting, substring search, the keys table (tags, emails, phones,
+//! domains), custom field definitions and uniqueness, the SQLite search index, and lifecycle
+//! changes. Each object describes its table with a [`Spec`].
+
+use chrono::{DateTime, Utc};
+use rapport_domain::custom_field::{CustomFieldDef, FieldType};
+use rapport_domain::page::Cursor;
+use rapport_domain::query::{
+    Catalog, Condition, FieldKind, Filter, Node, Op, Operand, Scalar, SortKey, Target, parse_sort,
+    resolve, sort_signature,
+};
+use rapport_domain::store::ListRequest;
+use rapport_domain::values::LifecycleStage;
+use rapport_domain::{AuthContext, Backend, FieldIssue, ObjectType, RecordFilter, StoreError};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::error::DbError;
+
+/// How one object is stored.
+pub(crate) struct Spec {
+    pub object: ObjectType,
+    pub table: &'static str,
+    /// The SQLite FTS5 table mirroring `search_text` (by rowid = `rid`).
+    pub search_table: &'static str,
+    /// A standard field's column (`address.city` → `address_city`).
+    pub column: fn(&str) -> Option<&'static str>,
+    pub relations: &'static [RelationSpec],
+    /// What filters may name, for `resolve`.
+    pub catalog_fields: &'static [rapport_domain::query::FieldInfo],
+    pub catalog_relations: &'static [rapport_domain::query::RelationInfo],
+}
+
+/// A relation filters may cross: `company.industry` on contacts.
+pub(crate) struct RelationSpec {
+    pub name: &'static str,
+    pub spec: &'static Spec,
+    /// The column of this object that points at the related record.
+    pub foreign_key: &'static str,
+}
+
+impl Spec {
+    fn relation(&self, name: &str) -> Option<&RelationSpec> {
+        self.relations.iter().find(|r| r.name == name)
+    }
+}
+
+/// Standard sort: newest first.
+pub(crate) const DEFAULT_SORT: &[(&str, bool)] = &[("created_at", true)];
+
+/// A checked list request: filter and sort resolved against the object's fields.
+pub(crate) struct Plan {
+    pub filter: Option<Filter>,
+    pub sort: Vec<SortKey>,
+    pub signature: String,
+    pub after: Option<(Vec<Value>, Uuid)>,
+}
+
+/// Resolves a list request against the catalog and the organization's custom fields.
+pub(crate) fn plan(
+    spec: &Spec,
+    request: &ListRequest,
+    custom: &[CustomFieldDef],
+) -> Result<Plan, StoreError> {
+    let catalog = Catalog {
+        fields: spec.catalog_fields,
+        relations: spec.catalog_relations,
+        custom,
+    };
+    let mut issues = Vec::new();
+    let filter = match &request.filter {
+        Some(raw) => match resolve(raw, &catalog) {
+            Ok(filter) => Some(filter),
+            Err(found) => {
+                issues.extend(found);
+                None
+            }
+        },
+        None => None,
+    };
+    let requested: Vec<(String, bool)> = if request.sort.is_empty() {
+        DEFAULT_SORT
+            .iter()
+            .map(|(f, d)| ((*f).to_owned(), *d))
+            .collect()
+    } else {
+        request.sort.clone()
+    };
+    let sort = match parse_sort(&requested, &catalog, "sort") {
+        Ok(sort) => sort,
+        Err(found) => {
+            issues.extend(found);
+            Vec::new()
+        }
+    };
+    if let Some(q) = &request.q
+        && (q.trim().is_empty() || q.chars().count() > 200)
+    {
+        issues.push(FieldIssue::new(
+            "q",
+            "invalid_value",
+            "must be 1 to 200 characters",
+        ));
+    }
+    if !issues.is_empty() {
+        return Err(StoreError::Invalid(issues));
+    }
+    let signature = sort_signature(&sort);
+    let after = match &request.page.after {
+        None => None,
+        Some(cursor) if cursor.sort == signature && cursor.values.len() == sort.len() => {
+            Some((cursor.values.clone(), cursor.id))
+        }
+        Some(_) => {
+            return Err(StoreError::Invalid(vec![FieldIssue::new(
+                "cursor",
+                "invalid_value",
+                "belongs to another sort order; start again without a cursor",
+            )]));
+        }
+    };
+    Ok(Plan {
+        filter,
+        sort,
+        signature,
+        after,
+    })
+}
+
+/// The cursor after a row whose sort key values are `values`.
+pub(crate) fn cursor(plan: &Plan, values: Vec<Value>, id: Uuid) -> Cursor {
+    Cursor::new(plan.signature.clone(), values, id)
+}
+
+/// `%`, `_` and `\` taken literally in a LIKE pattern (with `escape '\'`).
+pub(crate) fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The text `q` looks for, lower case, and its digits when it looks like a phone number.
+pub(crate) fn search_terms(q: &str) -> (String, Option<String>) {
+    let text = q.trim().to_lowercase();
+    let phone_like = text
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' ' | '(' | ')' | '.'));
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    let digits = (phone_like && digits.len() >= 3 && digits != text).then_some(digits);
+    (text, digits)
+}
+
+/// A phrase for FTS5 MATCH: the whole text as one quoted string.
+pub(crate) fn fts_phrase(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+/// Standard text fields compare case-insensitively: the value is lowered, and the column too
+/// unless it is stored lower case already (`name` is `sort_name`).
+fn case_folding(target: &Target) -> (bool, bool) {
+    match target {
+        Target::Standard(info) | Target::Related { field: info, .. }
+            if info.kind == FieldKind::Text =>
+        {
+            (info.name != "name", true)
+        }
+        _ => (false, false),
+    }
+}
+
+/// The issue of a cursor value that does not fit its sort key.
+fn bad_cursor() -> StoreError {
+    StoreError::Invalid(vec![FieldIssue::new(
+        "cursor",
+        "invalid_value",
+        "is not a cursor this API issued",
+    )])
+}
+
+per_backend! {
+    pub(crate) type Builder = sqlx::QueryBuilder<Db>;
+
+    /// `and <visibility of object for ctx>` on the record alias `t`.
+    pub(crate) fn push_visibility(qb: &mut Builder, ctx: &AuthContext, object: ObjectType) {
+        match ctx.record_filter(object) {
+            RecordFilter::All => {}
+            RecordFilter::OwnedBy(user) => {
+                qb.push(" and t.owner_id = ").push_bind(user);
+            }
+            RecordFilter::Team { user_id, team_id: None } => {
+                qb.push(" and t.owner_id = ").push_bind(user_id);
+            }
+            RecordFilter::Team { user_id, team_id: Some(team) } => {
+                qb.push(" and (t.owner_id = ")
+                    .push_bind(user_id)
+                    .push(" or t.owner_id in (select vu.id from users vu where vu.org_id = ")
+                    .push_bind(ctx.org_id)
+                    .push(" and vu.team_id = ")
+                    .push_bind(team)
+                    .push("))");
+            }
+            RecordFilter::ManagedBy(manager) => {
+                qb.push(" and (t.owner_id = ")
+                    .push_bind(manager)
+                    .push(" or t.owner_id in (select vu.id from users vu join teams vt on vt.id = vu.team_id where vt.org_id = ")
+                    .push_bind(ctx.org_id)
+                    .push(" and vt.manager_id = ")
+                    .push_bind(manager)
+                    .push("))");
+            }
+        }
+    }
+
+    /// Pushes the SQL expression of a field on `alias`.
+    fn push_expr(qb: &mut Builder, spec: &Spec, alias: &str, target: &Target) {
+        match target {
+            Target::Standard(info) | Target::Related { field: info, .. } => {
+                let column = (spec.column)(info.name).unwrap_or("id");
+                qb.push(alias).push(".").push(column);
+            }
+            Target::Custom { key, kind } => push_custom_expr(qb, alias, key, *kind),
+        }
+    }
+
+    pub(crate) fn push_custom_expr(qb: &mut Builder, alias: &str, key: &str, kind: FieldKind) {
+        if BACKEND == Backend::Sqlite {
+            let path = match kind {
+                FieldKind::Money => format!("$.\"{key}\".amount_minor"),
+                _ => format!("$.\"{key}\""),
+            };
+            qb.push("json_extract(").push(alias).push(".custom, ").push_bind(path).push(")");
+        } else {
+            let (open, close) = match kind {
+                FieldKind::Integer => ("((", ")::bigint)"),
+                FieldKind::Number => ("((", ")::double precision)"),
+                FieldKind::Boolean => ("((", ")::boolean)"),
+                FieldKind::Timestamp => ("((", ")::timestamptz)"),
+                FieldKind::Money => ("((", ")::bigint)"),
+                _ => ("(", ")"),
+            };
+            qb.push(open).push(alias).push(".custom ");
+            if kind == FieldKind::Money {
+                qb.push("-> ").push_bind(key.to_owned()).push(" ->> 'amount_minor'");
+            } else {
+                qb.push("->> ").push_bind(key.to_owned());
+            }
+            qb.push(close);
+        }
+    }
+
+    fn push_scalar(qb: &mut Builder, scalar: &Scalar, lower: bool, custom: bool) {
+        match scalar {
+            Scalar::Text(text) if lower => { qb.push_bind(text.to_lowercase()); }
+            Scalar::Text(text) => { qb.push_bind(text.clone()); }
+            Scalar::Uuid(id) => { qb.push_bind(*id); }
+            Scalar::Integer(n) => { qb.push_bind(*n); }
+            Scalar::Number(n) => { qb.push_bind(*n); }
+            Scalar::Boolean(b) => { qb.push_bind(*b); }
+            // Custom times are stored as RFC 3339 text with Z; SQLite compares them as text.
+            Scalar::Timestamp(t) if custom && BACKEND == Backend::Sqlite => {
+                qb.push_bind(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+            }
+            Scalar::Timestamp(t) => { qb.push_bind(*t); }
+        }
+    }
+
+    /// Compiles a filter tree onto the record alias `alias`. `negated` pushes a `not` down to
+    /// the conditions, so that negations include missing values (SQL's NULL) as users expect,
+    /// without wrapping conditions in a way that keeps indexes from serving them.
+    pub(crate) fn push_filter(qb: &mut Builder, filter: &Filter, spec: &Spec, alias: &str, negated: bool) {
+        match filter {
+            Node::And(items) | Node::Or(items) => {
+                let conjunction = matches!(filter, Node::And(_)) != negated;
+                qb.push("(");
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        qb.push(if conjunction { " and " } else { " or " });
+                    }
+                    push_filter(qb, item, spec, alias, negated);
+                }
+                qb.push(")");
+            }
+            Node::Not(inner) => push_filter(qb, inner, spec, alias, !negated),
+            Node::Condition(condition) => push_condition(qb, condition, spec, alias, negated),
+        }
+    }
+
+    fn push_condition(qb: &mut Builder, c: &Condition, spec: &Spec, alias: &str, negated: bool) {
+        if let Target::Related { relation, field } = &c.target {
+            let Some(rel) = spec.relation(relation) else {
+                qb.push("false");
+                return;
+            };
+            // Related conditions hold when a live related record matches; their negation
+            // when none does (which includes having no related record).
+            qb.push(if negated { "not exists (" } else { "exists (" })
+                .push("select 1 from ")
+                .push(rel.spec.table)
+                .push(" r where r.id = ")
+                .push(alias)
+                .push(".")
+                .push(rel.foreign_key)
+                .push(" and r.org_id = ")
+                .push(alias)
+                .push(".org_id and r.deleted_at is null and ");
+            let inner = Condition {
+                target: Target::Standard(*field),
+                op: c.op,
+                operand: c.operand.clone(),
+            };
+            push_condition(qb, &inner, rel.spec, "r", false);
+            qb.push(")");
+            return;
+        }
+        if c.target.kind() == FieldKind::Tags {
+            push_tags_condition(qb, c, spec, alias, negated);
+            return;
+        }
+        let (lower_column, lower) = case_folding(&c.target);
+        let custom = matches!(c.target, Target::Custom { .. });
+        let expr = |qb: &mut Builder| {
+            if lower_column {
+                qb.push("lower(");
+                push_expr(qb, spec, alias, &c.target);
+                qb.push(")");
+            } else {
+                push_expr(qb, spec, alias, &c.target);
+            }
+        };
+        // Equality on a custom value: JSON containment, which PostgreSQL's GIN index serves.
+        if let (Target::Custom { key, kind }, Op::Eq, Operand::One(value), false, Backend::Postgres) =
+            (&c.target, c.op, &c.operand, negated, BACKEND)
+            && matches!(kind, FieldKind::Text | FieldKind::Integer | FieldKind::Boolean)
+        {
+            qb.push("(").push(alias).push(".custom @> jsonb_build_object(").push_bind(key.clone()).push("::text, ");
+            push_scalar(qb, value, false, true);
+            qb.push("))");
+            return;
+        }
+        let positive = match c.op {
+            Op::Neq | Op::Nin => negated,
+            _ => !negated,
+        };
+        let or_null = |qb: &mut Builder| {
+            qb.push("(");
+            expr(qb);
+            qb.push(" is null or ");
+        };
+        match (&c.operand, c.op) {
+            (Operand::Null(want_null), _) => {
+                expr(qb);
+                qb.push(if *want_null != negated { " is null" } else { " is not null" });
+            }
+            (Operand::One(value), Op::Eq | Op::Neq) => {
+                if positive {
+                    expr(qb);
+                    qb.push(" = ");
+                    push_scalar(qb, value, lower, custom);
+                } else {
+                    or_null(qb);
+                    expr(qb);
+                    qb.push(" <> ");
+                    push_scalar(qb, value, lower, custom);
+                    qb.push(")");
+                }
+            }
+            (Operand::One(value), Op::Lt | Op::Lte | Op::Gt | Op::Gte) => {
+                let (op, inverse) = match c.op {
+                    Op::Lt => (" < ", " >= "),
+                    Op::Lte => (" <= ", " > "),
+                    Op::Gt => (" > ", " <= "),
+                    _ => (" >= ", " < "),
+                };
+                if negated {
+                    or_null(qb);
+                    expr(qb);
+                    qb.push(inverse);
+                    push_scalar(qb, value, lower, custom);
+                    qb.push(")");
+                } else {
+                    expr(qb);
+                    qb.push(op);
+                    push_scalar(qb, value, lower, custom);
+                }
+            }
+            (Operand::One(Scalar::Text(text)), Op::Contains | Op::StartsWith) => {
+                let needle = like_escape(&if lower { text.to_lowercase() } else { text.clone() });
+                let pattern = if c.op == Op::Contains { format!("%{needle}%") } else { format!("{needle}%") };
+                if negated {
+                    or_null(qb);
+                    expr(qb);
+                    qb.push(" not like ").push_bind(pattern).push(" escape '\\')");
+                } else {
+                    expr(qb);
+                    qb.push(" like ").push_bind(pattern).push(" escape '\\'");
+                }
+            }
+            (Operand::Many(values), Op::In | Op::Nin) => {
+                if !positive {
+                    or_null(qb);
+                }
+                expr(qb);
+                qb.push(if positive { " in (" } else { " not in (" });
+                for (i, value) in values.iter().enumerate() {
+                    if i > 0 {
+                        qb.push(", ");
+                    }
+                    push_scalar(qb, value, lower, custom);
+                }
+                qb.push(")");
+                if !positive {
+                    qb.push(")");
+                }
+            }
+            (Operand::Range(low, high), Op::Between) => {
+                if negated {
+                    or_null(qb);
+                    expr(qb);
+                    qb.push(" < ");
+                    push_scalar(qb, low, lower, custom);
+                    qb.push(" or ");
+                    expr(qb);
+                    qb.push(" > ");
+                    push_scalar(qb, high, lower, custom);
+                    qb.push(")");
+                } else {
+                    expr(qb);
+                    qb.push(" between ");
+                    push_scalar(qb, low, lower, custom);
+                    qb.push(" and ");
+                    push_scalar(qb, high, lower, custom);
+                }
+            }
+            // `resolve` admits no other combination.
+            _ => {
+                qb.push(if negated { "true" } else { "false" });
+            }
+        }
+    }
+
+    /// `tags contains x` (and custom multi_select) and `is_null` (no values).
+    fn push_tags_condition(qb: &mut Builder, c: &Condition, spec: &Spec, alias: &str, negated: bool) {
+        let (wanted, exists) = match &c.operand {
+            Operand::One(Scalar::Text(text)) => (Some(text.clone()), !negated),
+            Operand::Null(want_null) => (None, *want_null == negated),
+            _ => (None, negated),
+        };
+        qb.push(if exists { "exists (" } else { "not exists (" });
+        match &c.target {
+            Target::Custom { key, .. } => {
+                if BACKEND == Backend::Sqlite {
+                    qb.push("select 1 from json_each(").push(alias).push(".custom, ").push_bind(format!("$.\"{key}\"")).push(") je");
+                    if let Some(wanted) = wanted {
+                        qb.push(" where je.value = ").push_bind(wanted);
+                    }
+                } else {
+                    qb.push("select 1 from jsonb_array_elements_text(case when jsonb_typeof(")
+                        .push(alias).push(".custom -> ").push_bind(key.clone())
+                        .push(") = 'array' then ").push(alias).push(".custom -> ").push_bind(key.clone())
+                        .push(" else '[]'::jsonb end) je(value)");
+                    if let Some(wanted) = wanted {
+                        qb.push(" where je.value = ").push_bind(wanted);
+                    }
+                }
+            }
+            _ => {
+                qb.push("select 1 from record_keys k where k.org_id = ")
+                    .push(alias)
+                    .push(".org_id and k.object_type = ")
+                    .push_bind(spec.object.as_str())
+                    .push(" and k.object_id = ")
+                    .push(alias)
+                    .push(".id and k.kind = 'tag'");
+                if let Some(wanted) = wanted {
+                    qb.push(" and k.value = ").push_bind(wanted);
+                }
+            }
+        }
+        qb.push(")");
+    }
+
+    /// `and <q matches>` on alias `t`: FTS5 trigram on SQLite and trigram-indexed LIKE on
+    /// PostgreSQL for 3 characters or more; a plain LIKE for shorter queries, which trigrams
+    /// cannot serve.
+    pub(crate) fn push_search(qb: &mut Builder, spec: &Spec, q: &str) {
+        let (text, digits) = search_terms(q);
+        let terms: Vec<String> = std::iter::once(text).chain(digits).collect();
+        qb.push(" and (");
+        for (i, term) in terms.iter().enumerate() {
+            if i > 0 {
+                qb.push(" or ");
+            }
+            if BACKEND == Backend::Sqlite && term.chars().count() >= 3 {
+                qb.push("t.rid in (select rowid from ")
+                    .push(spec.search_table)
+                    .push(" where ")
+                    .push(spec.search_table)
+                    .push(" match ")
+                    .push_bind(fts_phrase(term))
+                    .push(")");
+            } else {
+                qb.push("t.search_text like ")
+                    .push_bind(format!("%{}%", like_escape(term)))
+                    .push(" escape '\\'");
+            }
+        }
+        qb.push(")");
+    }
+
+    fn sort_nullable(key: &SortKey) -> bool {
+        match &key.target {
+            Target::Standard(info) => info.name == "last_activity_at",
+            _ => true,
+        }
+    }
+
+    /// ` order by <keys>, t.id` (nullable keys last in both directions).
+    pub(crate) fn push_order(qb: &mut Builder, spec: &Spec, sort: &[SortKey]) {
+        qb.push(" order by ");
+        for key in sort {
+            push_expr(qb, spec, "t", &key.target);
+            qb.push(if key.descending { " desc" } else { " asc" });
+            if sort_nullable(key) {
+                qb.push(" nulls last");
+            }
+            qb.push(", ");
+        }
+        let descending = sort.first().is_some_and(|k| k.descending);
+        qb.push(if descending { "t.id desc" } else { "t.id asc" });
+    }
+
+    fn push_cursor_value(qb: &mut Builder, key: &SortKey, value: &Value) -> Result<(), StoreError> {
+        let custom = matches!(key.target, Target::Custom { .. });
+        let scalar = match key.target.kind() {
+            FieldKind::Timestamp => value
+                .as_str()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| Scalar::Timestamp(t.with_timezone(&Utc))),
+            FieldKind::Integer | FieldKind::Money => value.as_i64().map(Scalar::Integer),
+            FieldKind::Number => value.as_f64().map(Scalar::Number),
+            FieldKind::Boolean => value.as_bool().map(Scalar::Boolean),
+            FieldKind::Uuid => value.as_str().and_then(|s| Uuid::parse_str(s).ok()).map(Scalar::Uuid),
+            _ => value.as_str().map(|s| Scalar::Text(s.to_owned())),
+        };
+        let scalar = scalar.ok_or_else(bad_cursor)?;
+        push_scalar(qb, &scalar, false, custom);
+        Ok(())
+    }
+
+    /// `and <row after the cursor>` for the sort.
+    pub(crate) fn push_after(
+        qb: &mut Builder,
+        spec: &Spec,
+        sort: &[SortKey],
+        values: &[Value],
+        id: Uuid,
+    ) -> Result<(), StoreError> {
+        let descending = sort.first().is_some_and(|k| k.descending);
+        let id_op = if descending { " < " } else { " > " };
+        // One key that is never null: a row comparison, which an index serves.
+        if let ([key], [value]) = (sort, values)
+            && !sort_nullable(key)
+        {
+            qb.push(" and (");
+            push_expr(qb, spec, "t", &key.target);
+            qb.push(", t.id)").push(if key.descending { " < (" } else { " > (" });
+            push_cursor_value(qb, key, value)?;
+            qb.push(", ").push_bind(id).push(")");
+            return Ok(());
+        }
+        qb.push(" and ");
+        push_after_from(qb, spec, sort, values, id, id_op)
+    }
+
+    fn push_after_from(
+        qb: &mut Builder,
+        spec: &Spec,
+        sort: &[SortKey],
+        values: &[Value],
+        id: Uuid,
+        id_op: &str,
+    ) -> Result<(), StoreError> {
+        let (Some(key), Some(value)) = (sort.first(), values.first()) else {
+            qb.push("t.id").push(id_op).push_bind(id);
+            return Ok(());
+        };
+        qb.push("(");
+        if value.is_null() {
+            // In the null tail: only the following keys order the rest of it.
+            push_expr(qb, spec, "t", &key.target);
+            qb.push(" is null and ");
+            push_after_from(qb, spec, &sort[1..], &values[1..], id, id_op)?;
+        } else {
+            push_expr(qb, spec, "t", &key.target);
+            qb.push(if key.descending { " < " } else { " > " });
+            push_cursor_value(qb, key, value)?;
+            if sort_nullable(key) {
+                qb.push(" or ");
+                push_expr(qb, spec, "t", &key.target);
+                qb.push(" is null");
+            }
+            qb.push(" or (");
+            push_expr(qb, spec, "t", &key.target);
+            qb.push(" = ");
+            push_cursor_value(qb, key, value)?;
+            qb.push(" and ");
+            push_after_from(qb, spec, &sort[1..], &values[1..], id, id_op)?;
+            qb.push(")");
+        }
+        qb.push(")");
+        Ok(())
+    }
+
+    /// The organization's custom field definitions of an object.
+    pub(crate) async fn custom_fields<'e>(
+        executor: impl sqlx::Executor<'e, Database = Db>,
+        org_id: Uuid,
+        object: ObjectType,
+    ) -> Result<Vec<CustomFieldDef>, DbError> {
+        let rows: Vec<crate::custom_fields::CustomFieldRow> =
+            sqlx::query_as(crate::custom_fields::SELECT_FOR_OBJECT)
+                .bind(org_id)
+                .bind(object.as_str())
+                .fetch_all(executor)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(CustomFieldDef::try_from)
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Issues for unique custom values another live record already has.
+    pub(crate) async fn check_unique_custom(
+        conn: &mut Conn,
+        spec: &Spec,
+        org_id: Uuid,
+        id: Uuid,
+        definitions: &[CustomFieldDef],
+        custom: &Map<String, Value>,
+    ) -> Result<Vec<FieldIssue>, DbError> {
+        let mut issues = Vec::new();
+        for def in definitions.iter().filter(|d| d.unique) {
+            let Some(value) = custom.get(&def.key) else { continue };
+            let mut qb = Builder::new("select t.id from ");
+            qb.push(spec.table)
+                .push(" t where t.org_id = ")
+                .push_bind(org_id)
+                .push(" and t.deleted_at is null and t.id <> ")
+                .push_bind(id)
+                .push(" and ");
+            let kind = rapport_domain::query::custom_kind(def.field_type);
+            push_custom_expr(&mut qb, "t", &def.key, kind);
+            qb.push(" = ");
+            match (def.field_type, value) {
+                (FieldType::Integer, Value::Number(n)) => { qb.push_bind(n.as_i64().unwrap_or_default()); }
+                (_, Value::String(s)) => { qb.push_bind(s.clone()); }
+                (_, other) => { qb.push_bind(other.to_string()); }
+            }
+            qb.push(" limit 1");
+            let taken: Option<Uuid> = qb.build_query_scalar().fetch_optional(&mut *conn).await?;
+            if let Some(existing) = taken {
+                issues.push(FieldIssue::new(
+                    format!("custom.{}", def.key),
+                    "taken",
+                    format!("must be unique; record {existing} already has this value"),
+                ));
+            }
+        }
+        Ok(issues)
+    }
+
+    /// Replaces a record's keys (tags, emails, phones, domains).
+    pub(crate) async fn replace_keys(
+        conn: &mut Conn,
+        org_id: Uuid,
+        object: ObjectType,
+        id: Uuid,
+        keys: &[(&'static str, String)],
+    ) -> Result<(), DbError> {
+        sqlx::query("delete from record_keys where object_id = $1 and org_id = $2")
+            .bind(id)
+            .bind(org_id)
+            .execute(&mut *conn)
+            .await?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut qb = Builder::new("insert into record_keys (org_id, object_type, object_id, kind, value) ");
+        qb.push_values(keys, |mut row, (kind, value)| {
+            row.push_bind(org_id)
+                .push_bind(object.as_str())
+                .push_bind(id)
+                .push_bind(*kind)
+                .push_bind(value.clone());
+        });
+        qb.build().execute(&mut *conn).await?;
+        Ok(())
+    }
+
+    /// Keeps the SQLite search index in step with a record's `search_text` (PostgreSQL
+    /// indexes the column itself).
+    pub(crate) async fn index_search(conn: &mut Conn, spec: &Spec, id: Uuid) -> Result<(), DbError> {
+        if BACKEND != Backend::Sqlite {
+            return Ok(());
+        }
+        let mut delete = Builder::new("delete from ");
+        delete.push(spec.search_table).push(" where rowid = (select rid from ").push(spec.table).push(" where id = ").push_bind(id).push(")");
+        delete.build().execute(&mut *conn).await?;
+        let mut insert = Builder::new("insert into ");
+        insert.push(spec.search_table).push(" (rowid, text) select rid, search_text from ").push(spec.table).push(" where id = ").push_bind(id);
+        insert.build().execute(&mut *conn).await?;
+        Ok(())
+    }
+
+    /// Re-indexes every record of `spec` whose `column` is `value` (after a bulk change of
+    /// their search text).
+    pub(crate) async fn reindex_search_where(
+        conn: &mut Conn,
+        spec: &Spec,
+        org_id: Uuid,
+        column: &'static str,
+        value: Uuid,
+    ) -> Result<(), DbError> {
+        if BACKEND != Backend::Sqlite {
+            return Ok(());
+        }
+        let mut delete = Builder::new("delete from ");
+        delete.push(spec.search_table).push(" where rowid in (select rid from ").push(spec.table).push(" where org_id = ").push_bind(org_id).push(" and ").push(column).push(" = ").push_bind(value).push(")");
+        delete.build().execute(&mut *conn).await?;
+        let mut insert = Builder::new("insert into ");
+        insert.push(spec.search_table).push(" (rowid, text) select rid, search_text from ").push(spec.table).push(" where org_id = ").push_bind(org_id).push(" and ").push(column).push(" = ").push_bind(value);
+        insert.build().execute(&mut *conn).await?;
+        Ok(())
+    }
+
+    /// Notes a lifecycle stage change for analytics.
+    pub(crate) async fn record_lifecycle(
+        conn: &mut Conn,
+        ctx: &AuthContext,
+        object: ObjectType,
+        id: Uuid,
+        from: Option<LifecycleStage>,
+        to: Option<LifecycleStage>,
+        at: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "insert into lifecycle_changes (org_id, object_type, object_id, from_stage, to_stage, changed_at, actor_id) \
+             values ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(ctx.org_id)
+        .bind(object.as_str())
+        .bind(id)
+        .bind(from.map(LifecycleStage::as_str))
+        .bind(to.map(LifecycleStage::as_str))
+        .bind(at)
+        .bind(ctx.user_id)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Whether `id` is an active user of the organization.
+    pub(crate) async fn is_active_user(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<bool, DbError> {
+        let found: i64 = sqlx::query_scalar("select count(*) from users where org_id = $1 and id = $2 and active")
+            .bind(org_id)
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(found > 0)
+    }
+
+    /// Whether `id` is a live record of `table` in the organization.
+    pub(crate) async fn is_live(conn: &mut Conn, table: &'static str, org_id: Uuid, id: Uuid) -> Result<bool, DbError> {
+        let mut qb = Builder::new("select count(*) from ");
+        qb.push(table).push(" where org_id = ").push_bind(org_id).push(" and id = ").push_bind(id).push(" and deleted_at is null");
+        let found: i64 = qb.build_query_scalar().fetch_one(&mut *conn).await?;
+        Ok(found > 0)
+    }
+
+    /// Takes the write lock of a live, visible record (a no-op update); false when there is
+    /// none for the caller.
+    pub(crate) async fn lock_live(conn: &mut Conn, ctx: &AuthContext, spec: &Spec, id: Uuid) -> Result<bool, DbError> {
+        let mut qb = Builder::new("update ");
+        qb.push(spec.table)
+            .push(" set version = version where id in (select t.id from ")
+            .push(spec.table)
+            .push(" t where t.org_id = ")
+            .push_bind(ctx.org_id)
+            .push(" and t.id = ")
+            .push_bind(id)
+            .push(" and t.deleted_at is null");
+        push_visibility(&mut qb, ctx, spec.object);
+        qb.push(")");
+        Ok(qb.build().execute(&mut *conn).await?.rows_affected() == 1)
+    }
+
+    /// Whether the record exists (live or deleted) and the caller may see it.
+    pub(crate) async fn is_visible<'e>(
+        executor: impl sqlx::Executor<'e, Database = Db>,
+        ctx: &AuthContext,
+        spec: &Spec,
+        id: Uuid,
+    ) -> Result<bool, DbError> {
+        let mut qb = Builder::new("select count(*) from ");
+        qb.push(spec.table).push(" t where t.org_id = ").push_bind(ctx.org_id).push(" and t.id = ").push_bind(id);
+        push_visibility(&mut qb, ctx, spec.object);
+        let found: i64 = qb.build_query_scalar().fetch_one(executor).await?;
+        Ok(found > 0)
+    }
+
+    /// Points every row of `table` whose `column` is `from` at `to` (after a merge).
+    pub(crate) async fn repoint(
+        conn: &mut Conn,
+        table: &'static str,
+        column: &'static str,
+        org_id: Uuid,
+        from: Uuid,
+        to: Uuid,
+    ) -> Result<u64, DbError> {
+        let mut qb = Builder::new("update ");
+        qb.push(table).push(" set ").push(column).push(" = ").push_bind(to)
+            .push(" where org_id = ").push_bind(org_id).push(" and ").push(column).push(" = ").push_bind(from);
+        Ok(qb.build().execute(&mut *conn).await?.rows_affected())
+    }
+
+    /// Why a record the caller asked for is not there: merged into another, or not found.
+    pub(crate) async fn missing<'e>(
+        executor: impl sqlx::Executor<'e, Database = Db>,
+        spec: &Spec,
+        org_id: Uuid,
+        id: Uuid,
+    ) -> Result<StoreError, DbError> {
+        let mut qb = Builder::new("select merged_into from ");
+        qb.push(spec.table).push(" where org_id = ").push_bind(org_id).push(" and id = ").push_bind(id);
+        let merged: Option<Option<Uuid>> = qb.build_query_scalar().fetch_optional(executor).await?;
+        Ok(match merged.flatten() {
+            Some(into) => StoreError::Merged { into },
+            None => StoreError::NotFound,
+        })
+    }
+}
