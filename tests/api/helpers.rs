@@ -339,6 +339,27 @@ impl TestApp {
         self.session(email).await
     }
 
+    /// Creates a record through the API and returns it; panics unless 201.
+    pub async fn create(&self, token: &str, path: &str, body: Value) -> Value {
+        let response = self.post_as(path, token, &body).await;
+        assert_eq!(
+            response.status, 201,
+            "POST {path} failed: {}",
+            response.text
+        );
+        response.json()
+    }
+
+    /// The ids of a list answer's `data`.
+    pub fn ids(body: &Value) -> Vec<String> {
+        body["data"]
+            .as_array()
+            .unwrap_or_else(|| panic!("not a list: {body}"))
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// Has `session` create an API key with these scopes; returns (id, secret).
     pub async fn api_key(&self, session: &Session, scopes: &[&str]) -> (String, String) {
         let response = self

@@ -8,7 +8,12 @@ mod helpers;
 
 mod access;
 mod cli;
+mod companies;
+mod contacts;
+mod custom_fields;
 mod docs;
 mod errors;
 mod identity;
+mod merge;
 mod ops;
+mod search;

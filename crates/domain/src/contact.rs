@@ -450,6 +450,80 @@ pub const RELATIONS: &[RelationInfo] = &[RelationInfo {
     fields: crate::company::FIELDS,
 }];
 
+/// The data and custom values of `primary` after merging `duplicates` into it: the primary's
+/// values win where present; empty ones are filled from the duplicates in order; emails,
+/// phones and tags unite; custom values unite (the primary's win per key); per channel the
+/// most recently changed consent holds.
+pub fn merge(primary: &Contact, duplicates: &[Contact]) -> (ContactData, Map<String, Value>) {
+    let mut data = primary.data.clone();
+    fn fill<T: Clone>(target: &mut Option<T>, source: &Option<T>) {
+        if target.is_none() {
+            target.clone_from(source);
+        }
+    }
+    for dup in duplicates {
+        let d = &dup.data;
+        fill(&mut data.first_name, &d.first_name);
+        fill(&mut data.last_name, &d.last_name);
+        fill(&mut data.title, &d.title);
+        fill(&mut data.company_id, &d.company_id);
+        fill(&mut data.lifecycle_stage, &d.lifecycle_stage);
+        fill(&mut data.lead_source, &d.lead_source);
+        fill(&mut data.owner_id, &d.owner_id);
+        fill(&mut data.language, &d.language);
+        fill(&mut data.timezone, &d.timezone);
+        fill(&mut data.external_id, &d.external_id);
+        if data.address.is_empty() {
+            data.address = d.address.clone();
+        }
+        let mut known: Vec<String> = data
+            .email
+            .iter()
+            .chain(&data.emails)
+            .map(|e| e.to_lowercase())
+            .collect();
+        for email in d.email.iter().chain(&d.emails) {
+            if data.email.is_none() {
+                data.email = Some(email.clone());
+                known.push(email.to_lowercase());
+            } else if !known.contains(&email.to_lowercase()) && data.emails.len() < MAX_EMAILS {
+                data.emails.push(email.clone());
+                known.push(email.to_lowercase());
+            }
+        }
+        for phone in &d.phones {
+            let same = |p: &Phone| match (&p.e164, &phone.e164) {
+                (Some(a), Some(b)) => a == b,
+                _ => p.number == phone.number,
+            };
+            if !data.phones.iter().any(same) && data.phones.len() < MAX_PHONES {
+                data.phones.push(phone.clone());
+            }
+        }
+        for tag in &d.tags {
+            if !data.tags.contains(tag) && data.tags.len() < crate::values::MAX_TAGS {
+                data.tags.push(tag.clone());
+            }
+        }
+        for channel in Channel::ALL {
+            let mine = data.consent.get(*channel);
+            let theirs = d.consent.get(*channel);
+            let newer = theirs.status != ConsentStatus::Unknown
+                && (mine.status == ConsentStatus::Unknown || theirs.changed_at > mine.changed_at);
+            if newer {
+                data.consent.0.insert(*channel, theirs);
+            }
+        }
+    }
+    let mut custom = primary.custom.clone();
+    for dup in duplicates {
+        for (key, value) in &dup.custom {
+            custom.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+    }
+    (data, custom)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -541,78 +615,4 @@ mod tests {
         let issues = data.check().unwrap_err();
         assert_eq!(issues[0].field, "emails[0]");
     }
-}
-
-/// The data and custom values of `primary` after merging `duplicates` into it: the primary's
-/// values win where present; empty ones are filled from the duplicates in order; emails,
-/// phones and tags unite; custom values unite (the primary's win per key); per channel the
-/// most recently changed consent holds.
-pub fn merge(primary: &Contact, duplicates: &[Contact]) -> (ContactData, Map<String, Value>) {
-    let mut data = primary.data.clone();
-    fn fill<T: Clone>(target: &mut Option<T>, source: &Option<T>) {
-        if target.is_none() {
-            target.clone_from(source);
-        }
-    }
-    for dup in duplicates {
-        let d = &dup.data;
-        fill(&mut data.first_name, &d.first_name);
-        fill(&mut data.last_name, &d.last_name);
-        fill(&mut data.title, &d.title);
-        fill(&mut data.company_id, &d.company_id);
-        fill(&mut data.lifecycle_stage, &d.lifecycle_stage);
-        fill(&mut data.lead_source, &d.lead_source);
-        fill(&mut data.owner_id, &d.owner_id);
-        fill(&mut data.language, &d.language);
-        fill(&mut data.timezone, &d.timezone);
-        fill(&mut data.external_id, &d.external_id);
-        if data.address.is_empty() {
-            data.address = d.address.clone();
-        }
-        let mut known: Vec<String> = data
-            .email
-            .iter()
-            .chain(&data.emails)
-            .map(|e| e.to_lowercase())
-            .collect();
-        for email in d.email.iter().chain(&d.emails) {
-            if data.email.is_none() {
-                data.email = Some(email.clone());
-                known.push(email.to_lowercase());
-            } else if !known.contains(&email.to_lowercase()) && data.emails.len() < MAX_EMAILS {
-                data.emails.push(email.clone());
-                known.push(email.to_lowercase());
-            }
-        }
-        for phone in &d.phones {
-            let same = |p: &Phone| match (&p.e164, &phone.e164) {
-                (Some(a), Some(b)) => a == b,
-                _ => p.number == phone.number,
-            };
-            if !data.phones.iter().any(same) && data.phones.len() < MAX_PHONES {
-                data.phones.push(phone.clone());
-            }
-        }
-        for tag in &d.tags {
-            if !data.tags.contains(tag) && data.tags.len() < crate::values::MAX_TAGS {
-                data.tags.push(tag.clone());
-            }
-        }
-        for channel in Channel::ALL {
-            let mine = data.consent.get(*channel);
-            let theirs = d.consent.get(*channel);
-            let newer = theirs.status != ConsentStatus::Unknown
-                && (mine.status == ConsentStatus::Unknown || theirs.changed_at > mine.changed_at);
-            if newer {
-                data.consent.0.insert(*channel, theirs);
-            }
-        }
-    }
-    let mut custom = primary.custom.clone();
-    for dup in duplicates {
-        for (key, value) in &dup.custom {
-            custom.entry(key.clone()).or_insert_with(|| value.clone());
-        }
-    }
-    (data, custom)
 }

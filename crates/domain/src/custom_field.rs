@@ -306,12 +306,13 @@ fn article(field_type: FieldType) -> String {
 
 /// Applies a `custom` merge patch (a key set to null is removed) to the current values and
 /// validates the result against the definitions: unknown keys, wrong types, options not in
-/// the list and missing required fields are reported, each under `custom.<key>`.
-pub fn apply(
+/// the list and missing required fields are reported, each under `custom.<key>`. The values
+/// that passed come back with the issues, so that later checks (uniqueness) see them too.
+pub fn apply_all(
     definitions: &[CustomFieldDef],
     current: &Map<String, Value>,
     patch: &Map<String, Value>,
-) -> Result<Map<String, Value>, Vec<FieldIssue>> {
+) -> (Map<String, Value>, Vec<FieldIssue>) {
     let mut values = current.clone();
     let mut issues = Vec::new();
     for (key, value) in patch {
@@ -351,6 +352,16 @@ pub fn apply(
             ));
         }
     }
+    (values, issues)
+}
+
+/// [`apply_all`], as a result.
+pub fn apply(
+    definitions: &[CustomFieldDef],
+    current: &Map<String, Value>,
+    patch: &Map<String, Value>,
+) -> Result<Map<String, Value>, Vec<FieldIssue>> {
+    let (values, issues) = apply_all(definitions, current, patch);
     if issues.is_empty() {
         Ok(values)
     } else {

@@ -404,13 +404,8 @@ per_backend! {
         let definitions = sql::custom_fields(&mut *conn, ctx.org_id, ObjectType::Contact).await?;
         let empty = Map::new();
         let current = before.map_or(&empty, |b| &b.custom);
-        let custom = match custom_field::apply(&definitions, current, custom_patch) {
-            Ok(custom) => custom,
-            Err(found) => {
-                issues.extend(found);
-                current.clone()
-            }
-        };
+        let (custom, found) = custom_field::apply_all(&definitions, current, custom_patch);
+        issues.extend(found);
         issues.extend(sql::check_unique_custom(conn, &CONTACTS, ctx.org_id, id, &definitions, &custom).await?);
         if let Some(external_id) = &data.external_id
             && before.and_then(|b| b.data.external_id.as_ref()) != Some(external_id)
@@ -421,8 +416,8 @@ per_backend! {
                 .bind(id)
                 .fetch_optional(&mut *conn)
                 .await?;
-            if let Some(existing) = taken {
-                issues.push(FieldIssue::new("external_id", "taken", format!("contact {existing} already has this external_id")));
+            if taken.is_some() && issues.is_empty() {
+                return Err(StoreError::Conflict { field: Some("external_id".into()) }.into());
             }
         }
         if !issues.is_empty() {
@@ -813,7 +808,7 @@ impl ContactStore for SqlStore {
             if !sql::is_visible(pool, ctx, &CONTACTS, id).await? {
                 return Err(StoreError::NotFound.into());
             }
-            Ok(sql::history(pool, ctx.org_id, ObjectType::Contact, id, page).await?)
+            sql::history(pool, ctx.org_id, ObjectType::Contact, id, page).await
         })
     }
 
