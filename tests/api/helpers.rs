@@ -261,6 +261,11 @@ impl TestApp {
             .await
     }
 
+    pub async fn put_as(&self, path: &str, token: &str, body: &Value) -> TestResponse {
+        self.send(self.authed(Method::PUT, path, token).json(body))
+            .await
+    }
+
     pub async fn delete_as(&self, path: &str, token: &str) -> TestResponse {
         self.send(self.authed(Method::DELETE, path, token)).await
     }

@@ -7,6 +7,7 @@
 mod helpers;
 
 mod access;
+mod batch;
 mod cli;
 mod companies;
 mod contacts;
@@ -16,4 +17,6 @@ mod errors;
 mod identity;
 mod merge;
 mod ops;
+mod orders;
+mod products;
 mod search;

@@ -250,6 +250,10 @@ impl AuthContext {
     /// configures per object; managers see their teams when it is not `all`; everyone else
     /// sees all.
     pub fn record_filter(&self, object: ObjectType) -> RecordFilter {
+        // Objects without an owner (products, orders) are the whole organization's.
+        if !VISIBILITY_OBJECTS.contains(&object) {
+            return RecordFilter::All;
+        }
         let configured = self.settings.visibility(object);
         match (self.role, configured) {
             (_, Visibility::All) => RecordFilter::All,

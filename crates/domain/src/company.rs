@@ -49,11 +49,15 @@ pub struct Company {
     pub deleted_at: Option<DateTime<Utc>>,
     pub last_activity_at: Option<DateTime<Utc>>,
     pub lifecycle_stage_changed_at: Option<DateTime<Utc>>,
+    /// Orders paid or fulfilled, kept current by Rapport.
+    pub purchases: crate::record::Purchases,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CompanyPatch {
     pub name: Option<String>,
+    /// The parent by its external id (instead of `parent_company_id`).
+    pub parent_external_id: Option<String>,
     pub domain: Option<Option<String>>,
     pub industry: Option<Option<String>>,
     pub employee_count: Option<Option<i64>>,
@@ -74,6 +78,39 @@ pub struct CompanyPatch {
 
 fn pick<T: Clone>(patch: &Option<T>, current: &T) -> T {
     patch.clone().unwrap_or_else(|| current.clone())
+}
+
+impl CompanyPatch {
+    /// A patch that makes a company's data `data` and its custom values `custom` (merges).
+    pub fn replacing(data: &CompanyData, custom: Map<String, Value>) -> CompanyPatch {
+        let line = |value: &Option<String>| Some(value.clone());
+        CompanyPatch {
+            name: Some(data.name.clone()),
+            parent_external_id: None,
+            domain: Some(data.domain.clone()),
+            industry: Some(data.industry.clone()),
+            employee_count: Some(data.employee_count),
+            annual_revenue_minor: Some(data.annual_revenue_minor),
+            currency: Some(data.currency.clone()),
+            phone: Some(data.phone.clone()),
+            website: Some(data.website.clone()),
+            address: Some(Some(AddressPatch {
+                street: line(&data.address.street),
+                city: line(&data.address.city),
+                region: line(&data.address.region),
+                postal_code: line(&data.address.postal_code),
+                country: line(&data.address.country),
+            })),
+            parent_company_id: Some(data.parent_company_id),
+            tier: Some(data.tier),
+            lifecycle_stage: Some(data.lifecycle_stage),
+            owner_id: Some(data.owner_id),
+            source: Some(data.source.clone()),
+            external_id: Some(data.external_id.clone()),
+            tags: Some(data.tags.clone()),
+            custom: Some(custom),
+        }
+    }
 }
 
 impl CompanyData {
@@ -104,14 +141,26 @@ impl CompanyData {
 
     /// A revenue needs its currency.
     pub fn check(&self) -> Result<(), Vec<FieldIssue>> {
+        let mut issues = Vec::new();
+        if self.name.trim().is_empty() {
+            issues.push(FieldIssue::new(
+                "name",
+                "required",
+                "a company needs a name",
+            ));
+        }
         if self.annual_revenue_minor.is_some() && self.currency.is_none() {
-            return Err(vec![FieldIssue::new(
+            issues.push(FieldIssue::new(
                 "currency",
                 "required",
                 "is required with annual_revenue_minor (ISO 4217, e.g. CNY)",
-            )]);
+            ));
         }
-        Ok(())
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(issues)
+        }
     }
 
     pub fn search_text(&self) -> String {

@@ -51,6 +51,8 @@ pub struct Contact {
     pub deleted_at: Option<DateTime<Utc>>,
     pub last_activity_at: Option<DateTime<Utc>>,
     pub lifecycle_stage_changed_at: Option<DateTime<Utc>>,
+    /// Orders paid or fulfilled, kept current by Rapport.
+    pub purchases: crate::record::Purchases,
 }
 
 /// A change of one address line: `None` leaves it, `Some(None)` clears it.
@@ -127,6 +129,8 @@ pub struct ContactPatch {
     pub phones: Option<Vec<Phone>>,
     pub title: Option<Option<String>>,
     pub company_id: Option<Option<Uuid>>,
+    /// The company by its external id (instead of `company_id`), so a sync needs no lookup.
+    pub company_external_id: Option<String>,
     pub lifecycle_stage: Option<Option<LifecycleStage>>,
     pub lead_source: Option<Option<String>>,
     pub owner_id: Option<Option<Uuid>>,
@@ -142,6 +146,53 @@ pub struct ContactPatch {
 
 fn pick<T: Clone>(patch: &Option<T>, current: &T) -> T {
     patch.clone().unwrap_or_else(|| current.clone())
+}
+
+impl ContactPatch {
+    /// A patch that makes a contact's data `data` and its custom values `custom` (merges).
+    pub fn replacing(data: &ContactData, custom: Map<String, Value>) -> ContactPatch {
+        let address = |value: &Option<String>| Some(value.clone());
+        ContactPatch {
+            first_name: Some(data.first_name.clone()),
+            last_name: Some(data.last_name.clone()),
+            email: Some(data.email.clone()),
+            emails: Some(data.emails.clone()),
+            phones: Some(data.phones.clone()),
+            title: Some(data.title.clone()),
+            company_id: Some(data.company_id),
+            company_external_id: None,
+            lifecycle_stage: Some(data.lifecycle_stage),
+            lead_source: Some(data.lead_source.clone()),
+            owner_id: Some(data.owner_id),
+            language: Some(data.language.clone()),
+            timezone: Some(data.timezone.clone()),
+            address: Some(Some(AddressPatch {
+                street: address(&data.address.street),
+                city: address(&data.address.city),
+                region: address(&data.address.region),
+                postal_code: address(&data.address.postal_code),
+                country: address(&data.address.country),
+            })),
+            consent: Some(
+                data.consent
+                    .0
+                    .iter()
+                    .map(|(channel, c)| {
+                        (
+                            *channel,
+                            ConsentChange {
+                                status: c.status,
+                                changed_at: c.changed_at,
+                            },
+                        )
+                    })
+                    .collect(),
+            ),
+            external_id: Some(data.external_id.clone()),
+            tags: Some(data.tags.clone()),
+            custom: Some(custom),
+        }
+    }
 }
 
 impl ContactData {

@@ -57,6 +57,10 @@ pub enum StoreError {
     /// The record was merged into another.
     #[error("the record was merged into {into}")]
     Merged { into: uuid::Uuid },
+    /// A batch row that was valid but not written, because another row failed and the batch
+    /// was all or none.
+    #[error("not written: another row of the batch failed")]
+    NotApplied,
     /// The database cannot be reached or the pool is closed: retrying later may succeed.
     #[error("database unavailable: {0}")]
     Unavailable(String),

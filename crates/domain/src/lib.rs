@@ -11,11 +11,14 @@ pub mod error;
 pub mod identity;
 pub mod iso;
 pub mod object;
+pub mod order;
 pub mod page;
+pub mod product;
 pub mod query;
 pub mod record;
 pub mod store;
 pub mod values;
+pub mod write;
 
 pub use access::{Action, AuthContext, Credential, RecordFilter, Role, Scope, Visibility};
 pub use email::Email;

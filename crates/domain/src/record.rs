@@ -133,6 +133,16 @@ pub struct MergeOutcome<T> {
     pub dry_run: bool,
 }
 
+/// A customer's purchases: their paid and fulfilled orders.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Purchases {
+    pub first_order_at: Option<DateTime<Utc>>,
+    pub last_order_at: Option<DateTime<Utc>>,
+    pub order_count: i64,
+    /// The sum of the orders' totals in minor units (of whatever currency each order has).
+    pub revenue_minor: i64,
+}
+
 /// Most duplicates one merge takes.
 pub const MAX_MERGE_DUPLICATES: usize = 20;
 

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::StoreError;
 use crate::access::AuthContext;
-use crate::company::{Company, CompanyData, CompanyPatch};
-use crate::contact::{Contact, ContactData, ContactPatch};
+use crate::company::{Company, CompanyPatch};
+use crate::contact::{Contact, ContactPatch};
 use crate::custom_field::{CustomFieldDef, CustomFieldPatch, NewCustomField};
 use crate::email::Email;
 use crate::identity::{
@@ -20,9 +20,12 @@ use crate::identity::{
     Team, TeamPatch, TransferCounts, User, UserFilter, UserPatch,
 };
 use crate::object::ObjectType;
+use crate::order::{Order, OrderPatch};
 use crate::page::{Page, PageRequest};
+use crate::product::{Product, ProductPatch};
 use crate::query::RawFilter;
 use crate::record::{Duplicate, MergeOutcome, RecordEvent};
+use crate::write::{RowOutcome, RowTarget, WriteRow};
 
 /// Which database engine serves the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +90,8 @@ pub trait Store: Send + Sync + 'static {
     fn custom_fields(&self) -> &dyn CustomFieldStore;
     fn contacts(&self) -> &dyn ContactStore;
     fn companies(&self) -> &dyn CompanyStore;
+    fn products(&self) -> &dyn ProductStore;
+    fn orders(&self) -> &dyn OrderStore;
 }
 
 /// Authentication: the only calls made before the caller is known.
@@ -287,21 +292,25 @@ pub trait CustomFieldStore: Send + Sync {
 /// is `NotFound`.
 #[async_trait]
 pub trait ContactStore: Send + Sync {
-    async fn create(
+    /// Creates, updates or upserts rows in one transaction; one outcome per row, in order.
+    /// With `all_or_none`, one failing row leaves everything unwritten.
+    async fn write(
         &self,
         ctx: &AuthContext,
-        data: ContactData,
-        custom: serde_json::Map<String, serde_json::Value>,
-    ) -> Result<Contact, StoreError>;
+        rows: Vec<WriteRow<ContactPatch>>,
+        all_or_none: bool,
+    ) -> Result<Vec<RowOutcome>, StoreError>;
+    /// Soft-deletes rows found by id or by an id property; one outcome per row.
+    async fn delete_many(
+        &self,
+        ctx: &AuthContext,
+        targets: Vec<RowTarget>,
+        all_or_none: bool,
+    ) -> Result<Vec<RowOutcome>, StoreError>;
     /// A live contact; a merged one is `Merged { into }`.
     async fn get(&self, ctx: &AuthContext, id: Uuid) -> Result<Contact, StoreError>;
-    async fn update(
-        &self,
-        ctx: &AuthContext,
-        id: Uuid,
-        patch: ContactPatch,
-        expected_version: Option<i64>,
-    ) -> Result<Contact, StoreError>;
+    /// Contacts by id as they are now, deleted ones included, for the change feed.
+    async fn get_many(&self, ctx: &AuthContext, ids: &[Uuid]) -> Result<Vec<Contact>, StoreError>;
     async fn delete(
         &self,
         ctx: &AuthContext,
@@ -337,20 +346,20 @@ pub trait ContactStore: Send + Sync {
 /// Companies, with the same contract as contacts.
 #[async_trait]
 pub trait CompanyStore: Send + Sync {
-    async fn create(
+    async fn write(
         &self,
         ctx: &AuthContext,
-        data: CompanyData,
-        custom: serde_json::Map<String, serde_json::Value>,
-    ) -> Result<Company, StoreError>;
+        rows: Vec<WriteRow<CompanyPatch>>,
+        all_or_none: bool,
+    ) -> Result<Vec<RowOutcome>, StoreError>;
+    async fn delete_many(
+        &self,
+        ctx: &AuthContext,
+        targets: Vec<RowTarget>,
+        all_or_none: bool,
+    ) -> Result<Vec<RowOutcome>, StoreError>;
     async fn get(&self, ctx: &AuthContext, id: Uuid) -> Result<Company, StoreError>;
-    async fn update(
-        &self,
-        ctx: &AuthContext,
-        id: Uuid,
-        patch: CompanyPatch,
-        expected_version: Option<i64>,
-    ) -> Result<Company, StoreError>;
+    async fn get_many(&self, ctx: &AuthContext, ids: &[Uuid]) -> Result<Vec<Company>, StoreError>;
     async fn delete(
         &self,
         ctx: &AuthContext,
@@ -381,4 +390,67 @@ pub trait CompanyStore: Send + Sync {
         duplicates: &[Uuid],
         dry_run: bool,
     ) -> Result<MergeOutcome<Company>, StoreError>;
+}
+
+/// Products: the organization's catalog, visible to everyone in it.
+#[async_trait]
+pub trait ProductStore: Send + Sync {
+    async fn write(
+        &self,
+        ctx: &AuthContext,
+        rows: Vec<WriteRow<ProductPatch>>,
+        all_or_none: bool,
+    ) -> Result<Vec<RowOutcome>, StoreError>;
+    async fn delete_many(
+        &self,
+        ctx: &AuthContext,
+        targets: Vec<RowTarget>,
+        all_or_none: bool,
+    ) -> Result<Vec<RowOutcome>, StoreError>;
+    async fn get(&self, ctx: &AuthContext, id: Uuid) -> Result<Product, StoreError>;
+    async fn get_many(&self, ctx: &AuthContext, ids: &[Uuid]) -> Result<Vec<Product>, StoreError>;
+    async fn restore(&self, ctx: &AuthContext, id: Uuid) -> Result<Product, StoreError>;
+    async fn list(
+        &self,
+        ctx: &AuthContext,
+        request: &ListRequest,
+    ) -> Result<Page<Product>, StoreError>;
+    async fn history(
+        &self,
+        ctx: &AuthContext,
+        id: Uuid,
+        page: &PageRequest,
+    ) -> Result<Page<RecordEvent>, StoreError>;
+}
+
+/// Orders. Writing one keeps the purchases of its contact and company current in the same
+/// transaction.
+#[async_trait]
+pub trait OrderStore: Send + Sync {
+    async fn write(
+        &self,
+        ctx: &AuthContext,
+        rows: Vec<WriteRow<OrderPatch>>,
+        all_or_none: bool,
+    ) -> Result<Vec<RowOutcome>, StoreError>;
+    async fn delete_many(
+        &self,
+        ctx: &AuthContext,
+        targets: Vec<RowTarget>,
+        all_or_none: bool,
+    ) -> Result<Vec<RowOutcome>, StoreError>;
+    async fn get(&self, ctx: &AuthContext, id: Uuid) -> Result<Order, StoreError>;
+    async fn get_many(&self, ctx: &AuthContext, ids: &[Uuid]) -> Result<Vec<Order>, StoreError>;
+    async fn restore(&self, ctx: &AuthContext, id: Uuid) -> Result<Order, StoreError>;
+    async fn list(
+        &self,
+        ctx: &AuthContext,
+        request: &ListRequest,
+    ) -> Result<Page<Order>, StoreError>;
+    async fn history(
+        &self,
+        ctx: &AuthContext,
+        id: Uuid,
+        page: &PageRequest,
+    ) -> Result<Page<RecordEvent>, StoreError>;
 }

@@ -213,7 +213,12 @@ pub mod obj {
         AuditLog,
         CustomField,
         Contact,
-        Company
+        Company,
+        Product,
+        Order,
+        Webhook,
+        Import,
+        Export
     );
 }
 

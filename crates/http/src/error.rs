@@ -104,6 +104,8 @@ error_codes! {
         "The body is not sent as `application/json`.";
     ValidationFailed => UNPROCESSABLE_ENTITY, "validation_failed", "Invalid input",
         "Some input is invalid: a wrong type, a missing or unknown field, a bad value; `errors` lists each.";
+    NotApplied => FAILED_DEPENDENCY, "not_applied", "Not applied",
+        "A batch row that was valid but not written: another row failed and the batch is `all_or_none`.";
     RateLimited => TOO_MANY_REQUESTS, "rate_limited", "Too many requests",
         "The credential used up its requests for now; `Retry-After` says when to try again.";
     LoginThrottled => TOO_MANY_REQUESTS, "login_throttled", "Too many failed sign-ins",
@@ -297,6 +299,21 @@ impl ApiError {
         self
     }
 
+    /// The same error about a part of a larger input: every field path gets `prefix`
+    /// (`records[3]` turns `email` into `records[3].email`).
+    pub fn prefixed(mut self, prefix: &str) -> Self {
+        for error in &mut self.0.errors {
+            error.field = if error.field.is_empty() {
+                prefix.to_owned()
+            } else if error.field.starts_with('[') {
+                format!("{prefix}{}", error.field)
+            } else {
+                format!("{prefix}.{}", error.field)
+            };
+        }
+        self
+    }
+
     pub fn code(&self) -> ErrorCode {
         self.0.code
     }
@@ -390,6 +407,10 @@ impl From<StoreError> for ApiError {
                 format!("The record was merged into {into}."),
             )
             .with_merged_into(into),
+            StoreError::NotApplied => ApiError::new(
+                ErrorCode::NotApplied,
+                "This row is valid but was not written: another row failed and the batch is all or none.",
+            ),
             StoreError::LastOwner => ApiError::new(
                 ErrorCode::LastOwner,
                 "The organization must keep at least one active owner; make another user owner first.",

@@ -146,6 +146,14 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// Reads `T` from a JSON value already parsed (a batch row), naming the path of a bad value.
+pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().clone();
+        json_error(&path, error.into_inner())
+    })
+}
+
 fn json_error(path: &serde_path_to_error::Path, error: serde_json::Error) -> ApiError {
     use serde_json::error::Category;
     match error.classify() {

@@ -12,13 +12,14 @@ use rapport_domain::record::{
 };
 use rapport_domain::store::{CompanyStore, ListRequest};
 use rapport_domain::values::{Address, LifecycleStage, Phone, PhoneKind, Tier};
+use rapport_domain::write::{IdProperty, RowOutcome, RowStatus, RowTarget, WriteRow};
 use rapport_domain::{AuthContext, FieldIssue, ObjectType, StoreError};
 use serde_json::{Map, Value};
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::SqlStore;
-use crate::contacts::{CONTACTS, check_merge_ids, custom_patch_of, deleted_changes};
+use crate::contacts::{CONTACTS, Written, check_merge_ids, deleted_changes};
 use crate::events::NewEvent;
 use crate::records::{Plan, RelationSpec, Spec, cursor};
 use crate::rows::now;
@@ -63,6 +64,12 @@ pub(crate) static COMPANIES: Spec = Spec {
     }],
     catalog_fields: company::FIELDS,
     catalog_relations: company::RELATIONS,
+    key_column: |property| match property {
+        IdProperty::Id => Some(("id", false)),
+        IdProperty::ExternalId => Some(("external_id", false)),
+        IdProperty::Domain => Some(("domain", true)),
+        _ => None,
+    },
 };
 
 macro_rules! company_columns {
@@ -71,7 +78,8 @@ macro_rules! company_columns {
          phone, phone_e164, website, address_street, address_city, address_region, \
          address_postal_code, address_country, parent_company_id, tier, lifecycle_stage, \
          lifecycle_stage_changed_at, owner_id, source, external_id, tags, custom, version, \
-         created_at, updated_at, created_by, deleted_at, last_activity_at"
+         created_at, updated_at, created_by, deleted_at, last_activity_at, merged_into, \
+         first_order_at, last_order_at, order_count, revenue_minor"
     };
 }
 
@@ -86,29 +94,25 @@ const SELECT_BY_IDS: &str = concat!(
     " from companies t where t.org_id = "
 );
 
-// The data columns, in the order both statements bind them ($3 to $28).
-const INSERT: &str = "insert into companies (org_id, id, name, sort_name, domain, industry, \
+// The data columns, in the order UPDATE binds them ($3 to $27).
+const INSERT_PREFIX: &str = "insert into companies (org_id, id, name, sort_name, domain, industry, \
      employee_count, annual_revenue_minor, currency, phone, phone_e164, website, address_street, \
      address_city, address_region, address_postal_code, address_country, parent_company_id, tier, \
      lifecycle_stage, lifecycle_stage_changed_at, owner_id, source, external_id, tags, custom, \
-     search_text, version, created_at, updated_at, created_by) values ($1, $2, $3, $4, $5, $6, $7, \
-     $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, \
-     $27, 1, $28, $28, $29)";
+     search_text, version, created_at, updated_at, created_by) ";
 const UPDATE: &str = "update companies set name = $3, sort_name = $4, domain = $5, industry = $6, \
      employee_count = $7, annual_revenue_minor = $8, currency = $9, phone = $10, phone_e164 = $11, \
      website = $12, address_street = $13, address_city = $14, address_region = $15, \
      address_postal_code = $16, address_country = $17, parent_company_id = $18, tier = $19, \
      lifecycle_stage = $20, lifecycle_stage_changed_at = $21, owner_id = $22, source = $23, \
      external_id = $24, tags = $25, custom = $26, search_text = $27, version = version + 1, \
-     updated_at = $28 where org_id = $1 and id = $2";
+     updated_at = $28, deleted_at = null where org_id = $1 and id = $2";
 const SOFT_DELETE: &str = "update companies set deleted_at = $3, merged_into = $4, version = version + 1, \
      updated_at = $3 where org_id = $1 and id = $2";
 const RESTORE: &str = "update companies set deleted_at = null, version = version + 1, updated_at = $3 \
      where org_id = $1 and id = $2";
 const PARENT_OF: &str =
     "select parent_company_id from companies where org_id = $1 and id = $2 and deleted_at is null";
-const EXTERNAL_ID_OWNER: &str =
-    "select id from companies where org_id = $1 and external_id = $2 and id <> $3 limit 1";
 const CLEAR_EXTERNAL_ID: &str =
     "update companies set external_id = null where org_id = $1 and id = $2";
 /// Contacts search their company's name too.
@@ -158,6 +162,11 @@ pub(crate) struct CompanyRow {
     created_by: Option<Uuid>,
     deleted_at: Option<DateTime<Utc>>,
     last_activity_at: Option<DateTime<Utc>>,
+    merged_into: Option<Uuid>,
+    first_order_at: Option<DateTime<Utc>>,
+    last_order_at: Option<DateTime<Utc>>,
+    order_count: i64,
+    revenue_minor: i64,
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -215,6 +224,12 @@ impl TryFrom<CompanyRow> for Company {
             deleted_at: row.deleted_at,
             last_activity_at: row.last_activity_at,
             lifecycle_stage_changed_at: row.lifecycle_stage_changed_at,
+            purchases: record::Purchases {
+                first_order_at: row.first_order_at,
+                last_order_at: row.last_order_at,
+                order_count: row.order_count,
+                revenue_minor: row.revenue_minor,
+            },
         })
     }
 }
@@ -322,112 +337,36 @@ fn row_cursor(plan: &Plan, company: &Company) -> rapport_domain::Cursor {
     cursor(plan, values, company.id)
 }
 
-fn invalid(issues: Vec<FieldIssue>) -> StoreError {
-    StoreError::Invalid(issues)
+pub(crate) struct Planned {
+    pub id: Uuid,
+    pub insert: bool,
+    pub revive: bool,
+    pub before: Option<Company>,
+    pub data: CompanyData,
+    pub custom: Map<String, Value>,
+    pub stage_at: Option<DateTime<Utc>>,
+    pub stage_changed: bool,
+    pub changes: record::Changes,
 }
 
+pub(crate) enum Decision {
+    Write(Box<Planned>),
+    Unchanged(Uuid),
+    Failed(StoreError),
+}
+
+fn in_batch(field: &str, first: usize) -> StoreError {
+    StoreError::Invalid(vec![FieldIssue::new(
+        field,
+        "duplicate_in_batch",
+        format!("row {first} of this batch already has this {field}"),
+    )])
+}
+
+/// A row's custom values after checking, with what was wrong (None: the row failed before).
+type Shaped = Option<(Map<String, Value>, Vec<FieldIssue>)>;
+
 per_backend! {
-    /// The checks of a write that need the database; returns the checked custom values.
-    pub(crate) async fn check_company_write(
-        conn: &mut Conn,
-        ctx: &AuthContext,
-        id: Uuid,
-        data: &CompanyData,
-        before: Option<&Company>,
-        custom_patch: &Map<String, Value>,
-    ) -> Result<Map<String, Value>, crate::error::DbError> {
-        let mut issues = Vec::new();
-        if let Some(parent) = data.parent_company_id
-            && before.and_then(|b| b.data.parent_company_id) != Some(parent)
-        {
-            // Walk up from the parent: meeting this company again is a cycle.
-            let mut current = Some(parent);
-            let mut depth = 0;
-            while let Some(ancestor) = current {
-                if ancestor == id {
-                    issues.push(FieldIssue::new("parent_company_id", "cycle", "would make the company its own ancestor"));
-                    break;
-                }
-                depth += 1;
-                if depth > MAX_DEPTH {
-                    issues.push(FieldIssue::new("parent_company_id", "too_deep", format!("hierarchies are at most {MAX_DEPTH} levels deep")));
-                    break;
-                }
-                let next: Option<Option<Uuid>> = sqlx::query_scalar(PARENT_OF)
-                    .bind(ctx.org_id)
-                    .bind(ancestor)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                match next {
-                    Some(next) => current = next,
-                    None if ancestor == parent => {
-                        issues.push(FieldIssue::new("parent_company_id", "not_found", "names no live company of your organization"));
-                        break;
-                    }
-                    None => break,
-                }
-            }
-        }
-        if let Some(owner) = data.owner_id
-            && before.and_then(|b| b.data.owner_id) != Some(owner)
-            && !sql::is_active_user(conn, ctx.org_id, owner).await?
-        {
-            issues.push(FieldIssue::new("owner_id", "not_found", "names no active user of your organization"));
-        }
-        let definitions = sql::custom_fields(&mut *conn, ctx.org_id, ObjectType::Company).await?;
-        let empty = Map::new();
-        let current = before.map_or(&empty, |b| &b.custom);
-        let (custom, found) = custom_field::apply_all(&definitions, current, custom_patch);
-        issues.extend(found);
-        issues.extend(sql::check_unique_custom(conn, &COMPANIES, ctx.org_id, id, &definitions, &custom).await?);
-        if let Some(external_id) = &data.external_id
-            && before.and_then(|b| b.data.external_id.as_ref()) != Some(external_id)
-        {
-            let taken: Option<Uuid> = sqlx::query_scalar(EXTERNAL_ID_OWNER)
-                .bind(ctx.org_id)
-                .bind(external_id)
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?;
-            if taken.is_some() && issues.is_empty() {
-                return Err(StoreError::Conflict { field: Some("external_id".into()) }.into());
-            }
-        }
-        if issues.is_empty() { Ok(custom) } else { Err(invalid(issues).into()) }
-    }
-
-    pub(crate) async fn write_company_row(
-        conn: &mut Conn,
-        ctx: &AuthContext,
-        id: Uuid,
-        columns: &Columns<'_>,
-        insert: bool,
-        at: DateTime<Utc>,
-    ) -> Result<(), crate::error::DbError> {
-        if insert {
-            bind_columns!(sqlx::query(INSERT).bind(ctx.org_id).bind(id), columns)
-                .bind(at)
-                .bind(ctx.user_id)
-                .execute(&mut *conn)
-                .await?;
-        } else {
-            bind_columns!(sqlx::query(UPDATE).bind(ctx.org_id).bind(id), columns)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-        }
-        sql::replace_keys(conn, ctx.org_id, ObjectType::Company, id, &columns.keys()).await?;
-        sql::index_search(conn, &COMPANIES, id).await?;
-        Ok(())
-    }
-
-    /// The company's contacts search its (new) name.
-    pub(crate) async fn contacts_follow_name(conn: &mut Conn, org_id: Uuid, id: Uuid, name: &str) -> Result<(), crate::error::DbError> {
-        sqlx::query(CONTACTS_FOLLOW_NAME).bind(org_id).bind(id).bind(name.to_lowercase()).execute(&mut *conn).await?;
-        sql::reindex_search_where(conn, &CONTACTS, org_id, "company_id", id).await?;
-        Ok(())
-    }
-
     pub(crate) async fn load_company(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<Company, crate::error::DbError> {
         let row: CompanyRow = sqlx::query_as(SELECT).bind(org_id).bind(id).fetch_one(&mut *conn).await?;
         Ok(Company::try_from(row)?)
@@ -438,70 +377,524 @@ per_backend! {
         ctx: &AuthContext,
         ids: &[Uuid],
     ) -> Result<Vec<Company>, crate::error::DbError> {
+        load_companies(executor, ctx, ids, true).await
+    }
+
+    pub(crate) async fn load_companies<'e>(
+        executor: impl sqlx::Executor<'e, Database = Db>,
+        ctx: &AuthContext,
+        ids: &[Uuid],
+        live_only: bool,
+    ) -> Result<Vec<Company>, crate::error::DbError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut qb = sqlx::QueryBuilder::<Db>::new(SELECT_BY_IDS);
-        qb.push_bind(ctx.org_id).push(" and t.deleted_at is null and t.id in (");
-        let mut ids_list = qb.separated(", ");
-        for id in ids {
-            ids_list.push_bind(*id);
+        qb.push_bind(ctx.org_id);
+        if live_only {
+            qb.push(" and t.deleted_at is null");
         }
-        qb.push(")");
+        qb.push(" and t.id in ");
+        sql::push_list(&mut qb, ids.iter().copied());
         sql::push_visibility(&mut qb, ctx, ObjectType::Company);
         qb.push(" order by t.id");
         let rows: Vec<CompanyRow> = qb.build_query_as().fetch_all(executor).await?;
         Ok(companies(rows)?)
     }
+
+    /// The company's contacts search its (new) name.
+    pub(crate) async fn contacts_follow_name(conn: &mut Conn, org_id: Uuid, id: Uuid, name: &str) -> Result<(), crate::error::DbError> {
+        sqlx::query(CONTACTS_FOLLOW_NAME).bind(org_id).bind(id).bind(name.to_lowercase()).execute(&mut *conn).await?;
+        sql::reindex_search_where(conn, &CONTACTS, org_id, "company_id", id).await?;
+        Ok(())
+    }
+
+    /// Whether making `parent` the parent of `id` keeps the hierarchy acyclic and shallow.
+    async fn check_parent(conn: &mut Conn, org_id: Uuid, id: Uuid, parent: Uuid) -> Result<Option<FieldIssue>, crate::error::DbError> {
+        let mut current = Some(parent);
+        let mut depth = 0;
+        while let Some(ancestor) = current {
+            if ancestor == id {
+                return Ok(Some(FieldIssue::new("parent_company_id", "cycle", "would make the company its own ancestor")));
+            }
+            depth += 1;
+            if depth > MAX_DEPTH {
+                return Ok(Some(FieldIssue::new("parent_company_id", "too_deep", format!("hierarchies are at most {MAX_DEPTH} levels deep"))));
+            }
+            let next: Option<Option<Uuid>> = sqlx::query_scalar(PARENT_OF).bind(org_id).bind(ancestor).fetch_optional(&mut *conn).await?;
+            match next {
+                Some(next) => current = next,
+                None if ancestor == parent => {
+                    return Ok(Some(FieldIssue::new("parent_company_id", "not_found", "names no live company of your organization")));
+                }
+                None => break,
+            }
+        }
+        Ok(None)
+    }
+
+    /// Decides every row without writing (see `plan_contacts`).
+    pub(crate) async fn plan_companies(
+        conn: &mut Conn,
+        ctx: &AuthContext,
+        rows: &[WriteRow<CompanyPatch>],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Decision>, crate::error::DbError> {
+        use std::collections::{HashMap, HashSet};
+        let definitions = sql::custom_fields(&mut *conn, ctx.org_id, ObjectType::Company).await?;
+        let mut ids = Vec::new();
+        let mut external_ids = Vec::new();
+        let mut domains = Vec::new();
+        for row in rows {
+            match &row.target {
+                RowTarget::Update { id, .. } => ids.push(*id),
+                RowTarget::Upsert { property: IdProperty::Id, value } => ids.extend(Uuid::parse_str(value).ok()),
+                RowTarget::Upsert { property: IdProperty::ExternalId, value } => external_ids.push(value.clone()),
+                RowTarget::Upsert { property: IdProperty::Domain, value } => domains.push(value.to_lowercase()),
+                _ => {}
+            }
+            external_ids.extend(row.patch.parent_external_id.clone());
+        }
+        let mut existing: Vec<Company> = Vec::new();
+        let mut merged: HashMap<Uuid, Uuid> = HashMap::new();
+        if !ids.is_empty() || !external_ids.is_empty() || !domains.is_empty() {
+            let mut qb = sqlx::QueryBuilder::<Db>::new(SELECT_BY_IDS);
+            qb.push_bind(ctx.org_id).push(" and (t.id in ");
+            sql::push_list(&mut qb, ids.iter().copied().chain([Uuid::nil()]));
+            qb.push(" or t.external_id in ");
+            sql::push_list(&mut qb, external_ids.iter().cloned().chain([String::new()]));
+            qb.push(" or (t.deleted_at is null and t.domain in ");
+            sql::push_list(&mut qb, domains.iter().cloned().chain([String::new()]));
+            qb.push("))");
+            let found: Vec<CompanyRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
+            for row in found {
+                if let Some(into) = row.merged_into {
+                    merged.insert(row.id, into);
+                }
+                existing.push(Company::try_from(row)?);
+            }
+        }
+        let existing_ids: Vec<Uuid> = existing.iter().map(|c| c.id).collect();
+        let visible = if ctx.record_filter(ObjectType::Company) == rapport_domain::RecordFilter::All {
+            existing_ids.iter().copied().collect()
+        } else {
+            sql::visible_ids(conn, ctx, &COMPANIES, &existing_ids).await?
+        };
+        let by_id: HashMap<Uuid, &Company> = existing.iter().map(|c| (c.id, c)).collect();
+        let by_external: HashMap<&str, &Company> = existing.iter().filter_map(|c| c.data.external_id.as_deref().map(|e| (e, c))).collect();
+        let mut by_domain: HashMap<String, Vec<&Company>> = HashMap::new();
+        for c in existing.iter().filter(|c| c.deleted_at.is_none()) {
+            if let Some(domain) = &c.data.domain {
+                by_domain.entry(domain.clone()).or_default().push(c);
+            }
+        }
+
+        struct Draft<'a> {
+            before: Option<&'a Company>,
+            data: CompanyData,
+            revive: bool,
+            issues: Vec<FieldIssue>,
+        }
+        let mut drafts: Vec<Result<Draft<'_>, StoreError>> = Vec::with_capacity(rows.len());
+        let mut targets_seen: HashMap<String, usize> = HashMap::new();
+        for (index, row) in rows.iter().enumerate() {
+            let patch = &row.patch;
+            let target_key = match &row.target {
+                RowTarget::Create => None,
+                RowTarget::Update { id, .. } => Some(format!("id:{id}")),
+                RowTarget::Upsert { property, value } => Some(format!("{}:{}", property.as_str(), value.to_lowercase())),
+            };
+            if let Some(key) = target_key {
+                if let Some(first) = targets_seen.get(&key) {
+                    let field = match &row.target {
+                        RowTarget::Upsert { property, .. } => property.as_str(),
+                        _ => "id",
+                    };
+                    drafts.push(Err(in_batch(field, *first)));
+                    continue;
+                }
+                targets_seen.insert(key, index);
+            }
+            let found: Result<Option<&Company>, StoreError> = match &row.target {
+                RowTarget::Create => Ok(None),
+                RowTarget::Update { id, expected_version } => match by_id.get(id) {
+                    Some(c) if c.deleted_at.is_none() && visible.contains(id) => match expected_version {
+                        Some(v) if *v != c.version => Err(StoreError::VersionMismatch { current: c.version }),
+                        _ => Ok(Some(*c)),
+                    },
+                    _ => Err(merged.get(id).map_or(StoreError::NotFound, |into| StoreError::Merged { into: *into })),
+                },
+                RowTarget::Upsert { property: IdProperty::Id, value } => match Uuid::parse_str(value).ok().and_then(|id| by_id.get(&id)) {
+                    Some(c) if c.deleted_at.is_none() && visible.contains(&c.id) => Ok(Some(*c)),
+                    Some(c) => Err(merged.get(&c.id).map_or(StoreError::NotFound, |into| StoreError::Merged { into: *into })),
+                    None => Err(StoreError::NotFound),
+                },
+                RowTarget::Upsert { property: IdProperty::ExternalId, value } => match by_external.get(value.as_str()) {
+                    Some(c) if merged.contains_key(&c.id) => Err(StoreError::Merged { into: merged[&c.id] }),
+                    Some(c) if !visible.contains(&c.id) => Err(StoreError::Conflict { field: Some("external_id".into()) }),
+                    Some(c) => Ok(Some(*c)),
+                    None => Ok(None),
+                },
+                RowTarget::Upsert { property: IdProperty::Domain, value } => match by_domain.get(&value.to_lowercase()).map(Vec::as_slice) {
+                    Some([c]) if !visible.contains(&c.id) => Err(StoreError::Conflict { field: Some("domain".into()) }),
+                    Some([c]) => Ok(Some(*c)),
+                    Some([_, _, ..]) => Err(StoreError::Invalid(vec![FieldIssue::new("domain", "ambiguous", "several companies have this domain; upsert them by id or external_id")])),
+                    _ => Ok(None),
+                },
+                RowTarget::Upsert { property, .. } => Err(StoreError::Invalid(vec![FieldIssue::new("id_property", "invalid_value", format!("companies are not found by {}", property.as_str()))])),
+            };
+            let before = match found {
+                Ok(before) => before,
+                Err(error) => {
+                    drafts.push(Err(error));
+                    continue;
+                }
+            };
+            let mut issues = Vec::new();
+            let mut data = match before {
+                Some(c) => c.data.apply(patch),
+                None => {
+                    let mut data = CompanyData::default().apply(patch);
+                    if patch.owner_id.is_none() {
+                        data.owner_id = Some(ctx.user_id);
+                    }
+                    data
+                }
+            };
+            match &row.target {
+                RowTarget::Upsert { property: IdProperty::ExternalId, value } => match &patch.external_id {
+                    Some(Some(given)) if given != value => issues.push(FieldIssue::new("external_id", "invalid_value", "differs from the external_id the row is found by")),
+                    _ => data.external_id = Some(value.clone()),
+                },
+                RowTarget::Upsert { property: IdProperty::Domain, value } => match &patch.domain {
+                    Some(Some(given)) if !given.eq_ignore_ascii_case(value) => issues.push(FieldIssue::new("domain", "invalid_value", "differs from the domain the row is found by")),
+                    _ if data.domain.is_none() => data.domain = Some(value.to_lowercase()),
+                    _ => {}
+                },
+                _ => {}
+            }
+            if let Some(parent_external) = &patch.parent_external_id {
+                match by_external.get(parent_external.as_str()).filter(|c| c.deleted_at.is_none()) {
+                    Some(parent) => data.parent_company_id = Some(parent.id),
+                    None => issues.push(FieldIssue::new("parent_external_id", "not_found", "names no live company of your organization")),
+                }
+            }
+            if before.is_none() && data.name.is_empty() {
+                issues.push(FieldIssue::new("name", "required", "a company needs a name"));
+            }
+            let revive = before.is_some_and(|c| c.deleted_at.is_some());
+            drafts.push(Ok(Draft { before, data, revive, issues }));
+        }
+
+        let mut owner_ids: HashSet<Uuid> = HashSet::new();
+        for draft in drafts.iter().flatten() {
+            if let Some(owner) = draft.data.owner_id
+                && draft.before.and_then(|b| b.data.owner_id) != Some(owner)
+            {
+                owner_ids.insert(owner);
+            }
+        }
+        let active_owners: HashSet<Uuid> = if owner_ids.is_empty() {
+            HashSet::new()
+        } else {
+            let mut qb = sqlx::QueryBuilder::<Db>::new("select id from users where org_id = ");
+            qb.push_bind(ctx.org_id).push(" and active and id in ");
+            sql::push_list(&mut qb, owner_ids.iter().copied());
+            let found: Vec<Uuid> = qb.build_query_scalar().fetch_all(&mut *conn).await?;
+            found.into_iter().collect()
+        };
+
+        // Per row: parent, owner, rules, custom values.
+        let mut shaped: Vec<Shaped> = Vec::with_capacity(rows.len());
+        for (index, (row, draft)) in rows.iter().zip(drafts.iter_mut()).enumerate() {
+            let Ok(draft) = draft else {
+                shaped.push(None);
+                continue;
+            };
+            let _ = index;
+            let mut issues = std::mem::take(&mut draft.issues);
+            let id = draft.before.map_or(Uuid::nil(), |b| b.id);
+            if let Some(parent) = draft.data.parent_company_id
+                && draft.before.and_then(|b| b.data.parent_company_id) != Some(parent)
+                && let Some(issue) = check_parent(conn, ctx.org_id, id, parent).await?
+            {
+                issues.push(issue);
+            }
+            if let Some(owner) = draft.data.owner_id
+                && draft.before.and_then(|b| b.data.owner_id) != Some(owner)
+                && !active_owners.contains(&owner)
+            {
+                issues.push(FieldIssue::new("owner_id", "not_found", "names no active user of your organization"));
+            }
+            if let Err(found) = draft.data.check() {
+                issues.extend(found);
+            }
+            let empty = Map::new();
+            let current = draft.before.map_or(&empty, |b| &b.custom);
+            let (custom, found) = custom_field::apply_all(&definitions, current, row.patch.custom.as_ref().unwrap_or(&empty));
+            issues.extend(found);
+            shaped.push(Some((custom, issues)));
+        }
+
+        let mut wanted_external: HashSet<String> = HashSet::new();
+        let mut wanted_custom: HashMap<String, Vec<Value>> = HashMap::new();
+        for (draft, shape) in drafts.iter().zip(&shaped) {
+            let (Ok(draft), Some((custom, _))) = (draft, shape) else { continue };
+            wanted_external.extend(draft.data.external_id.clone());
+            for def in definitions.iter().filter(|d| d.unique) {
+                if let Some(value) = custom.get(&def.key) {
+                    wanted_custom.entry(def.key.clone()).or_default().push(value.clone());
+                }
+            }
+        }
+        let mut external_holders: HashMap<String, Uuid> = HashMap::new();
+        if !wanted_external.is_empty() {
+            let mut qb = sqlx::QueryBuilder::<Db>::new("select external_id, id from companies where org_id = ");
+            qb.push_bind(ctx.org_id).push(" and external_id in ");
+            sql::push_list(&mut qb, wanted_external.iter().cloned());
+            let found: Vec<(String, Uuid)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+            external_holders.extend(found);
+        }
+        let custom_holders = sql::unique_holders(conn, &COMPANIES, ctx.org_id, &definitions, &wanted_custom).await?;
+
+        let mut claimed_external: HashMap<String, usize> = HashMap::new();
+        let mut claimed_custom: HashMap<(String, String), usize> = HashMap::new();
+        let mut decisions = Vec::with_capacity(rows.len());
+        for (index, (draft, shape)) in drafts.into_iter().zip(shaped).enumerate() {
+            let (draft, (custom, mut issues)) = match (draft, shape) {
+                (Ok(draft), Some(shape)) => (draft, shape),
+                (Err(error), _) => {
+                    decisions.push(Decision::Failed(error));
+                    continue;
+                }
+                (Ok(_), None) => {
+                    decisions.push(Decision::Failed(StoreError::internal("row without shape")));
+                    continue;
+                }
+            };
+            let id = draft.before.map_or_else(Uuid::now_v7, |b| b.id);
+            for def in definitions.iter().filter(|d| d.unique) {
+                let Some(value) = custom.get(&def.key) else { continue };
+                let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+                let key = (def.key.clone(), text);
+                if let Some(holder) = custom_holders.get(&key).filter(|h| **h != id) {
+                    issues.push(FieldIssue::new(format!("custom.{}", def.key), "taken", format!("must be unique; record {holder} already has this value")));
+                } else if let Some(first) = claimed_custom.get(&key) {
+                    issues.push(FieldIssue::new(format!("custom.{}", def.key), "duplicate_in_batch", format!("row {first} of this batch already has this value")));
+                } else {
+                    claimed_custom.insert(key, index);
+                }
+            }
+            if !issues.is_empty() {
+                decisions.push(Decision::Failed(StoreError::Invalid(issues)));
+                continue;
+            }
+            if let Some(external_id) = &draft.data.external_id {
+                if external_holders.get(external_id).is_some_and(|h| *h != id) {
+                    decisions.push(Decision::Failed(StoreError::Conflict { field: Some("external_id".into()) }));
+                    continue;
+                }
+                if let Some(first) = claimed_external.get(external_id) {
+                    decisions.push(Decision::Failed(in_batch("external_id", *first)));
+                    continue;
+                }
+                claimed_external.insert(external_id.clone(), index);
+            }
+            let (changes, stage_changed, stage_at) = match draft.before {
+                Some(before) => {
+                    let after = Company { data: draft.data.clone(), custom: custom.clone(), ..before.clone() };
+                    let mut changes = record::diff(&before.fields(), &after.fields());
+                    if draft.revive {
+                        changes.extend(deleted_changes(before.deleted_at, None));
+                    }
+                    let stage_changed = draft.data.lifecycle_stage != before.data.lifecycle_stage;
+                    let stage_at = if stage_changed { draft.data.lifecycle_stage.map(|_| at) } else { before.lifecycle_stage_changed_at };
+                    (changes, stage_changed, stage_at)
+                }
+                None => {
+                    let fields = Company {
+                        id,
+                        org_id: ctx.org_id,
+                        data: draft.data.clone(),
+                        custom: custom.clone(),
+                        version: 1,
+                        created_at: at,
+                        updated_at: at,
+                        created_by: Some(ctx.user_id),
+                        deleted_at: None,
+                        last_activity_at: None,
+                        lifecycle_stage_changed_at: None,
+                        purchases: record::Purchases::default(),
+                    }
+                    .fields();
+                    (record::diff(&Map::new(), &fields), draft.data.lifecycle_stage.is_some(), draft.data.lifecycle_stage.map(|_| at))
+                }
+            };
+            if draft.before.is_some() && changes.is_empty() {
+                decisions.push(Decision::Unchanged(id));
+                continue;
+            }
+            decisions.push(Decision::Write(Box::new(Planned {
+                id,
+                insert: draft.before.is_none(),
+                revive: draft.revive,
+                before: draft.before.cloned(),
+                data: draft.data,
+                custom,
+                stage_at,
+                stage_changed,
+                changes,
+            })));
+        }
+        Ok(decisions)
+    }
+
+    pub(crate) async fn apply_companies(
+        conn: &mut Conn,
+        ctx: &AuthContext,
+        planned: &[&Planned],
+        at: DateTime<Utc>,
+    ) -> Result<(), crate::error::DbError> {
+        let columns: Vec<(&Planned, Columns<'_>)> = planned.iter().map(|p| (*p, Columns::new(&p.data, &p.custom, p.stage_at))).collect();
+        let inserts: Vec<&(&Planned, Columns<'_>)> = columns.iter().filter(|(p, _)| p.insert).collect();
+        for chunk in inserts.chunks(400) {
+            let mut qb = sqlx::QueryBuilder::<Db>::new(INSERT_PREFIX);
+            qb.push_values(chunk, |mut row, (p, c)| {
+                let d = c.data;
+                row.push_bind(ctx.org_id)
+                    .push_bind(p.id)
+                    .push_bind(d.name.clone())
+                    .push_bind(c.sort_name.clone())
+                    .push_bind(d.domain.clone())
+                    .push_bind(d.industry.clone())
+                    .push_bind(d.employee_count)
+                    .push_bind(d.annual_revenue_minor)
+                    .push_bind(d.currency.clone())
+                    .push_bind(d.phone.as_ref().map(|p| p.number.clone()))
+                    .push_bind(d.phone.as_ref().and_then(|p| p.e164.clone()))
+                    .push_bind(d.website.clone())
+                    .push_bind(d.address.street.clone())
+                    .push_bind(d.address.city.clone())
+                    .push_bind(d.address.region.clone())
+                    .push_bind(d.address.postal_code.clone())
+                    .push_bind(d.address.country.clone())
+                    .push_bind(d.parent_company_id)
+                    .push_bind(d.tier.map(Tier::as_str))
+                    .push_bind(d.lifecycle_stage.map(LifecycleStage::as_str))
+                    .push_bind(c.stage_changed_at)
+                    .push_bind(d.owner_id)
+                    .push_bind(d.source.clone())
+                    .push_bind(d.external_id.clone())
+                    .push_bind(Json(d.tags.clone()))
+                    .push_bind(Json(c.custom.clone()))
+                    .push_bind(c.search_text.clone())
+                    .push_bind(1_i64)
+                    .push_bind(at)
+                    .push_bind(at)
+                    .push_bind(ctx.user_id);
+            });
+            qb.build().execute(&mut *conn).await?;
+        }
+        for (p, c) in columns.iter().filter(|(p, _)| !p.insert) {
+            bind_columns!(sqlx::query(UPDATE).bind(ctx.org_id).bind(p.id), c).bind(at).execute(&mut *conn).await?;
+            if p.before.as_ref().is_some_and(|b| b.data.name != p.data.name) {
+                contacts_follow_name(conn, ctx.org_id, p.id, &p.data.name).await?;
+            }
+        }
+        let keys: Vec<(Uuid, Vec<(&'static str, String)>)> = columns.iter().map(|(p, c)| (p.id, c.keys())).collect();
+        sql::replace_keys_many(conn, ctx.org_id, ObjectType::Company, &keys).await?;
+        let ids: Vec<Uuid> = planned.iter().map(|p| p.id).collect();
+        sql::index_search_many(conn, &COMPANIES, &ids).await?;
+        let stages: Vec<(Uuid, Option<LifecycleStage>, Option<LifecycleStage>)> = planned
+            .iter()
+            .filter(|p| p.stage_changed)
+            .map(|p| (p.id, p.before.as_ref().and_then(|b| b.data.lifecycle_stage), p.data.lifecycle_stage))
+            .collect();
+        sql::record_lifecycles(conn, ctx, ObjectType::Company, &stages, at).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn write_companies(
+        conn: &mut Conn,
+        ctx: &AuthContext,
+        rows: &[WriteRow<CompanyPatch>],
+        all_or_none: bool,
+        at: DateTime<Utc>,
+    ) -> Result<Written, crate::error::DbError> {
+        let decisions = plan_companies(conn, ctx, rows, at).await?;
+        if all_or_none && decisions.iter().any(|d| matches!(d, Decision::Failed(_))) {
+            let outcomes = decisions
+                .into_iter()
+                .map(|d| match d {
+                    Decision::Failed(error) => RowOutcome::error(error),
+                    _ => RowOutcome::error(rapport_domain::write::not_applied()),
+                })
+                .collect();
+            return Ok(Written { outcomes, commit: false });
+        }
+        let planned: Vec<&Planned> = decisions.iter().filter_map(|d| match d {
+            Decision::Write(p) => Some(p.as_ref()),
+            _ => None,
+        }).collect();
+        apply_companies(conn, ctx, &planned, at).await?;
+        let events: Vec<NewEvent<'_>> = planned
+            .iter()
+            .map(|p| NewEvent {
+                object: ObjectType::Company,
+                id: p.id,
+                action: if p.insert { EventAction::Created } else if p.revive { EventAction::Restored } else { EventAction::Updated },
+                changes: &p.changes,
+                merged_ids: &[],
+            })
+            .collect();
+        sql::append_events(conn, ctx, &events, at).await?;
+        let outcomes = decisions
+            .into_iter()
+            .map(|d| match d {
+                Decision::Write(p) => RowOutcome::ok(if p.insert { RowStatus::Created } else { RowStatus::Updated }, p.id),
+                Decision::Unchanged(id) => RowOutcome::ok(RowStatus::Unchanged, id),
+                Decision::Failed(error) => RowOutcome::error(error),
+            })
+            .collect();
+        Ok(Written { outcomes, commit: true })
+    }
 }
 
 #[async_trait]
 impl CompanyStore for SqlStore {
-    #[tracing::instrument(skip_all, fields(org = %ctx.org_id))]
-    async fn create(
+    #[tracing::instrument(skip_all, fields(org = %ctx.org_id, rows = rows.len()))]
+    async fn write(
         &self,
         ctx: &AuthContext,
-        data: CompanyData,
-        custom: Map<String, Value>,
-    ) -> Result<Company, StoreError> {
-        data.check().map_err(invalid)?;
-        let id = Uuid::now_v7();
+        rows: Vec<WriteRow<CompanyPatch>>,
+        all_or_none: bool,
+    ) -> Result<Vec<RowOutcome>, StoreError> {
+        write_retrying!(self, ctx, |tx, sql, at| sql::write_companies(
+            &mut tx,
+            ctx,
+            &rows,
+            all_or_none,
+            at
+        )
+        .await?)
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %ctx.org_id, rows = targets.len()))]
+    async fn delete_many(
+        &self,
+        ctx: &AuthContext,
+        targets: Vec<RowTarget>,
+        all_or_none: bool,
+    ) -> Result<Vec<RowOutcome>, StoreError> {
         let at = now();
         on_db!(&self.db, write, |pool, sql| {
             let mut tx = pool.begin().await?;
-            let custom = sql::check_company_write(&mut tx, ctx, id, &data, None, &custom).await?;
-            let stage_at = data.lifecycle_stage.map(|_| at);
-            let columns = Columns::new(&data, &custom, stage_at);
-            sql::write_company_row(&mut tx, ctx, id, &columns, true, at).await?;
-            if data.lifecycle_stage.is_some() {
-                sql::record_lifecycle(
-                    &mut tx,
-                    ctx,
-                    ObjectType::Company,
-                    id,
-                    None,
-                    data.lifecycle_stage,
-                    at,
-                )
-                .await?;
+            let written =
+                sql::delete_records(&mut tx, ctx, &COMPANIES, &targets, all_or_none, at).await?;
+            if written.commit {
+                tx.commit().await?;
             }
-            let company = sql::load_company(&mut tx, ctx.org_id, id).await?;
-            let changes = record::diff(&Map::new(), &company.fields());
-            sql::append_events(
-                &mut tx,
-                ctx,
-                &[NewEvent {
-                    object: ObjectType::Company,
-                    id,
-                    action: EventAction::Created,
-                    changes: &changes,
-                    merged_ids: &[],
-                }],
-                at,
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(company)
+            Ok(written.outcomes)
         })
     }
 
@@ -519,136 +912,34 @@ impl CompanyStore for SqlStore {
         })
     }
 
-    #[tracing::instrument(skip_all, fields(org = %ctx.org_id, company = %id))]
-    async fn update(
-        &self,
-        ctx: &AuthContext,
-        id: Uuid,
-        patch: CompanyPatch,
-        expected_version: Option<i64>,
-    ) -> Result<Company, StoreError> {
-        let at = now();
-        on_db!(&self.db, write, |pool, sql| {
-            let mut tx = pool.begin().await?;
-            if !sql::lock_live(&mut tx, ctx, &COMPANIES, id).await? {
-                return Err(sql::missing(&mut *tx, &COMPANIES, ctx.org_id, id)
-                    .await?
-                    .into());
-            }
-            let before = sql::load_company(&mut tx, ctx.org_id, id).await?;
-            if let Some(expected) = expected_version
-                && expected != before.version
-            {
-                return Err(StoreError::VersionMismatch {
-                    current: before.version,
-                }
-                .into());
-            }
-            let data = before.data.apply(&patch);
-            data.check().map_err(invalid)?;
-            let custom_patch = patch.custom.clone().unwrap_or_default();
-            let custom =
-                sql::check_company_write(&mut tx, ctx, id, &data, Some(&before), &custom_patch)
-                    .await?;
-            let stage_changed = data.lifecycle_stage != before.data.lifecycle_stage;
-            let stage_at = if stage_changed {
-                data.lifecycle_stage.map(|_| at)
-            } else {
-                before.lifecycle_stage_changed_at
-            };
-            let after = Company {
-                data: data.clone(),
-                custom: custom.clone(),
-                ..before.clone()
-            };
-            let changes = record::diff(&before.fields(), &after.fields());
-            if changes.is_empty() {
-                return Ok(before);
-            }
-            let columns = Columns::new(&data, &custom, stage_at);
-            sql::write_company_row(&mut tx, ctx, id, &columns, false, at).await?;
-            if data.name != before.data.name {
-                sql::contacts_follow_name(&mut tx, ctx.org_id, id, &data.name).await?;
-            }
-            if stage_changed {
-                sql::record_lifecycle(
-                    &mut tx,
-                    ctx,
-                    ObjectType::Company,
-                    id,
-                    before.data.lifecycle_stage,
-                    data.lifecycle_stage,
-                    at,
-                )
-                .await?;
-            }
-            let company = sql::load_company(&mut tx, ctx.org_id, id).await?;
-            sql::append_events(
-                &mut tx,
-                ctx,
-                &[NewEvent {
-                    object: ObjectType::Company,
-                    id,
-                    action: EventAction::Updated,
-                    changes: &changes,
-                    merged_ids: &[],
-                }],
-                at,
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(company)
-        })
+    async fn get_many(&self, ctx: &AuthContext, ids: &[Uuid]) -> Result<Vec<Company>, StoreError> {
+        on_db!(&self.db, read, |pool, sql| sql::load_companies(
+            pool, ctx, ids, false
+        )
+        .await)
     }
 
-    #[tracing::instrument(skip_all, fields(org = %ctx.org_id, company = %id))]
     async fn delete(
         &self,
         ctx: &AuthContext,
         id: Uuid,
         expected_version: Option<i64>,
     ) -> Result<(), StoreError> {
-        let at = now();
-        on_db!(&self.db, write, |pool, sql| {
-            let mut tx = pool.begin().await?;
-            if !sql::lock_live(&mut tx, ctx, &COMPANIES, id).await? {
-                return Err(sql::missing(&mut *tx, &COMPANIES, ctx.org_id, id)
-                    .await?
-                    .into());
-            }
-            let before = sql::load_company(&mut tx, ctx.org_id, id).await?;
-            if let Some(expected) = expected_version
-                && expected != before.version
-            {
-                return Err(StoreError::VersionMismatch {
-                    current: before.version,
-                }
-                .into());
-            }
-            sqlx::query(SOFT_DELETE)
-                .bind(ctx.org_id)
-                .bind(id)
-                .bind(at)
-                .bind(None::<Uuid>)
-                .execute(&mut *tx)
-                .await?;
-            let changes = deleted_changes(None, Some(at));
-            sql::append_events(
-                &mut tx,
+        let outcomes = self
+            .delete_many(
                 ctx,
-                &[NewEvent {
-                    object: ObjectType::Company,
+                vec![RowTarget::Update {
                     id,
-                    action: EventAction::Deleted,
-                    changes: &changes,
-                    merged_ids: &[],
+                    expected_version,
                 }],
-                at,
+                true,
             )
             .await?;
-            tx.commit().await?;
-            Ok(())
-        })
+        match outcomes.into_iter().next().map(|o| o.result) {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(error)) => Err(error),
+            None => Err(StoreError::NotFound),
+        }
     }
 
     #[tracing::instrument(skip_all, fields(org = %ctx.org_id, company = %id))]
@@ -664,12 +955,7 @@ impl CompanyStore for SqlStore {
             let Some(current) = current else {
                 return Err(StoreError::NotFound.into());
             };
-            let merged_into: Option<Option<Uuid>> =
-                sqlx::query_scalar("select merged_into from companies where id = $1")
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if let Some(into) = merged_into.flatten() {
+            if let Some(into) = current.merged_into {
                 return Err(StoreError::Merged { into }.into());
             }
             let current = Company::try_from(current)?;
@@ -894,37 +1180,25 @@ impl CompanyStore for SqlStore {
                     sql::repoint(&mut tx, table, column, ctx.org_id, dup.id, primary).await?;
                 }
             }
-            let custom = sql::check_company_write(
-                &mut tx,
-                ctx,
-                primary,
-                &data,
-                Some(&target),
-                &custom_patch_of(&target.custom, &custom),
-            )
-            .await?;
-            let stage_changed = data.lifecycle_stage != target.data.lifecycle_stage;
-            let stage_at = if stage_changed {
-                Some(at)
-            } else {
-                target.lifecycle_stage_changed_at
+            let row = WriteRow {
+                target: RowTarget::Update {
+                    id: primary,
+                    expected_version: None,
+                },
+                patch: CompanyPatch::replacing(&data, custom),
             };
-            let columns = Columns::new(&data, &custom, stage_at);
-            sql::write_company_row(&mut tx, ctx, primary, &columns, false, at).await?;
+            let decisions =
+                sql::plan_companies(&mut tx, ctx, std::slice::from_ref(&row), at).await?;
+            match decisions.into_iter().next() {
+                Some(Decision::Write(planned)) => {
+                    sql::apply_companies(&mut tx, ctx, &[planned.as_ref()], at).await?
+                }
+                Some(Decision::Failed(error)) => return Err(error.into()),
+                _ => {}
+            }
             // Contacts moved over search the primary's name.
             sql::contacts_follow_name(&mut tx, ctx.org_id, primary, &data.name).await?;
-            if stage_changed {
-                sql::record_lifecycle(
-                    &mut tx,
-                    ctx,
-                    ObjectType::Company,
-                    primary,
-                    target.data.lifecycle_stage,
-                    data.lifecycle_stage,
-                    at,
-                )
-                .await?;
-            }
+            sql::refresh_purchases(&mut tx, ctx.org_id, ObjectType::Company, &[primary]).await?;
             let result = sql::load_company(&mut tx, ctx.org_id, primary).await?;
             sql::append_events(
                 &mut tx,
@@ -955,4 +1229,5 @@ impl CompanyStore for SqlStore {
 const COMPANY_REFERENCES: &[(&str, &str)] = &[
     ("contacts", "company_id"),
     ("companies", "parent_company_id"),
+    ("orders", "company_id"),
 ];

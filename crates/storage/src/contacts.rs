@@ -14,6 +14,7 @@ use rapport_domain::store::{ContactStore, ListRequest};
 use rapport_domain::values::{
     Address, Channel, ChannelConsent, Consent, ConsentStatus, LifecycleStage, Phone,
 };
+use rapport_domain::write::{IdProperty, RowOutcome, RowStatus, RowTarget, WriteRow};
 use rapport_domain::{AuthContext, FieldIssue, ObjectType, StoreError};
 use serde_json::{Map, Value};
 use sqlx::types::Json;
@@ -66,6 +67,12 @@ pub(crate) static CONTACTS: Spec = Spec {
     }],
     catalog_fields: contact::FIELDS,
     catalog_relations: contact::RELATIONS,
+    key_column: |property| match property {
+        IdProperty::Id => Some(("id", false)),
+        IdProperty::ExternalId => Some(("external_id", false)),
+        IdProperty::Email => Some(("email", true)),
+        _ => None,
+    },
 };
 
 macro_rules! contact_columns {
@@ -75,7 +82,7 @@ macro_rules! contact_columns {
          address_street, address_city, address_region, address_postal_code, address_country, \
          consent_email, consent_email_at, consent_sms, consent_sms_at, consent_phone, consent_phone_at, \
          external_id, tags, custom, version, created_at, updated_at, created_by, deleted_at, \
-         last_activity_at"
+         last_activity_at, merged_into, first_order_at, last_order_at, order_count, revenue_minor"
     };
 }
 
@@ -90,15 +97,7 @@ const SELECT_BY_IDS: &str = concat!(
     " from contacts t where t.org_id = "
 );
 
-// The data columns, in the order both statements bind them ($3 to $32).
-const INSERT: &str = "insert into contacts (org_id, id, first_name, last_name, sort_name, email, \
-     emails, phones, title, company_id, lifecycle_stage, lifecycle_stage_changed_at, lead_source, \
-     owner_id, language, timezone, address_street, address_city, address_region, \
-     address_postal_code, address_country, consent_email, consent_email_at, consent_sms, \
-     consent_sms_at, consent_phone, consent_phone_at, external_id, tags, custom, search_own, \
-     search_text, version, created_at, updated_at, created_by) values ($1, $2, $3, $4, $5, $6, $7, \
-     $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, \
-     $27, $28, $29, $30, $31, $32, 1, $33, $33, $34)";
+// The data columns, in the order UPDATE binds them ($3 to $32).
 const UPDATE: &str = "update contacts set first_name = $3, last_name = $4, sort_name = $5, \
      email = $6, emails = $7, phones = $8, title = $9, company_id = $10, lifecycle_stage = $11, \
      lifecycle_stage_changed_at = $12, lead_source = $13, owner_id = $14, language = $15, \
@@ -106,17 +105,19 @@ const UPDATE: &str = "update contacts set first_name = $3, last_name = $4, sort_
      address_postal_code = $20, address_country = $21, consent_email = $22, consent_email_at = $23, \
      consent_sms = $24, consent_sms_at = $25, consent_phone = $26, consent_phone_at = $27, \
      external_id = $28, tags = $29, custom = $30, search_own = $31, search_text = $32, \
-     version = version + 1, updated_at = $33 where org_id = $1 and id = $2";
+     version = version + 1, updated_at = $33, deleted_at = null where org_id = $1 and id = $2";
+const INSERT_PREFIX: &str = "insert into contacts (org_id, id, first_name, last_name, sort_name, \
+     email, emails, phones, title, company_id, lifecycle_stage, lifecycle_stage_changed_at, \
+     lead_source, owner_id, language, timezone, address_street, address_city, address_region, \
+     address_postal_code, address_country, consent_email, consent_email_at, consent_sms, \
+     consent_sms_at, consent_phone, consent_phone_at, external_id, tags, custom, search_own, \
+     search_text, version, created_at, updated_at, created_by) ";
 const SOFT_DELETE: &str = "update contacts set deleted_at = $3, merged_into = $4, version = version + 1, \
      updated_at = $3 where org_id = $1 and id = $2";
 const RESTORE: &str = "update contacts set deleted_at = null, version = version + 1, updated_at = $3 \
      where org_id = $1 and id = $2";
-const COMPANY_NAME: &str =
-    "select name from companies where org_id = $1 and id = $2 and deleted_at is null";
 const EMAIL_OWNER: &str = "select id from contacts where org_id = $1 and lower(email) = lower($2) \
      and deleted_at is null and id <> $3 limit 1";
-const EXTERNAL_ID_OWNER: &str =
-    "select id from contacts where org_id = $1 and external_id = $2 and id <> $3 limit 1";
 const CLEAR_EXTERNAL_ID: &str =
     "update contacts set external_id = null where org_id = $1 and id = $2";
 const SAME_KEYS: &str = "select distinct k2.object_id, k2.kind from record_keys k1 \
@@ -165,6 +166,11 @@ pub(crate) struct ContactRow {
     created_by: Option<Uuid>,
     deleted_at: Option<DateTime<Utc>>,
     last_activity_at: Option<DateTime<Utc>>,
+    merged_into: Option<Uuid>,
+    first_order_at: Option<DateTime<Utc>>,
+    last_order_at: Option<DateTime<Utc>>,
+    order_count: i64,
+    revenue_minor: i64,
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -236,8 +242,19 @@ impl TryFrom<ContactRow> for Contact {
             deleted_at: row.deleted_at,
             last_activity_at: row.last_activity_at,
             lifecycle_stage_changed_at: row.lifecycle_stage_changed_at,
+            purchases: record::Purchases {
+                first_order_at: row.first_order_at,
+                last_order_at: row.last_order_at,
+                order_count: row.order_count,
+                revenue_minor: row.revenue_minor,
+            },
         })
     }
+}
+
+/// Merged contacts keep their row; this says where they went.
+pub(crate) fn merged_into(row: &ContactRow) -> Option<Uuid> {
+    row.merged_into
 }
 
 fn contacts(rows: Vec<ContactRow>) -> Result<Vec<Contact>, StoreError> {
@@ -364,181 +381,625 @@ fn row_cursor(plan: &Plan, contact: &Contact) -> rapport_domain::Cursor {
     cursor(plan, values, contact.id)
 }
 
-fn invalid(issues: Vec<FieldIssue>) -> StoreError {
-    StoreError::Invalid(issues)
+/// One row of a write, decided: what it becomes and what changes.
+pub(crate) struct Planned {
+    pub id: Uuid,
+    pub insert: bool,
+    /// An upsert found the record deleted (not merged): the write revives it.
+    pub revive: bool,
+    pub before: Option<Contact>,
+    pub data: ContactData,
+    pub custom: Map<String, Value>,
+    pub company_name: Option<String>,
+    pub stage_at: Option<DateTime<Utc>>,
+    pub stage_changed: bool,
+    pub changes: record::Changes,
+}
+
+/// A batch's outcomes, and whether its transaction should commit (not when all_or_none
+/// failed).
+pub(crate) struct Written {
+    pub outcomes: Vec<RowOutcome>,
+    pub commit: bool,
+}
+
+pub(crate) enum Decision {
+    Write(Box<Planned>),
+    Unchanged(Uuid),
+    Failed(StoreError),
+}
+
+fn in_batch(field: &str, first: usize) -> StoreError {
+    StoreError::Invalid(vec![FieldIssue::new(
+        field,
+        "duplicate_in_batch",
+        format!("row {first} of this batch already has this {field}"),
+    )])
 }
 
 per_backend! {
-    /// The checks of a write that need the database: references, custom values, unique
-    /// emails and external ids. Returns the company's name (for the search text) and the
-    /// checked custom values.
-    pub(crate) async fn check_write(
-        conn: &mut Conn,
-        ctx: &AuthContext,
-        id: Uuid,
-        data: &ContactData,
-        before: Option<&Contact>,
-        custom_patch: &Map<String, Value>,
-    ) -> Result<(Option<String>, Map<String, Value>), crate::error::DbError> {
-        let mut issues = Vec::new();
-        let company_name: Option<String> = match data.company_id {
-            Some(company) => {
-                let name: Option<String> = sqlx::query_scalar(COMPANY_NAME)
-                    .bind(ctx.org_id)
-                    .bind(company)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                if name.is_none() {
-                    issues.push(FieldIssue::new("company_id", "not_found", "names no live company of your organization"));
-                }
-                name
-            }
-            None => None,
-        };
-        if let Some(owner) = data.owner_id
-            && before.and_then(|b| b.data.owner_id) != Some(owner)
-            && !sql::is_active_user(conn, ctx.org_id, owner).await?
-        {
-            issues.push(FieldIssue::new("owner_id", "not_found", "names no active user of your organization"));
-        }
-        let definitions = sql::custom_fields(&mut *conn, ctx.org_id, ObjectType::Contact).await?;
-        let empty = Map::new();
-        let current = before.map_or(&empty, |b| &b.custom);
-        let (custom, found) = custom_field::apply_all(&definitions, current, custom_patch);
-        issues.extend(found);
-        issues.extend(sql::check_unique_custom(conn, &CONTACTS, ctx.org_id, id, &definitions, &custom).await?);
-        if let Some(external_id) = &data.external_id
-            && before.and_then(|b| b.data.external_id.as_ref()) != Some(external_id)
-        {
-            let taken: Option<Uuid> = sqlx::query_scalar(EXTERNAL_ID_OWNER)
-                .bind(ctx.org_id)
-                .bind(external_id)
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?;
-            if taken.is_some() && issues.is_empty() {
-                return Err(StoreError::Conflict { field: Some("external_id".into()) }.into());
-            }
-        }
-        if !issues.is_empty() {
-            return Err(invalid(issues).into());
-        }
-        if let Some(email) = &data.email {
-            let taken: Option<Uuid> = sqlx::query_scalar(EMAIL_OWNER)
-                .bind(ctx.org_id)
-                .bind(email)
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?;
-            if let Some(existing_id) = taken {
-                return Err(StoreError::DuplicateEmail { existing_id }.into());
-            }
-        }
-        Ok((company_name, custom))
-    }
-
-    /// Writes a contact's row (insert or update), keys and search index.
-    pub(crate) async fn write_row(
-        conn: &mut Conn,
-        ctx: &AuthContext,
-        id: Uuid,
-        columns: &Columns<'_>,
-        insert: bool,
-        at: DateTime<Utc>,
-    ) -> Result<(), crate::error::DbError> {
-        if insert {
-            bind_columns!(sqlx::query(INSERT).bind(ctx.org_id).bind(id), columns)
-                .bind(at)
-                .bind(ctx.user_id)
-                .execute(&mut *conn)
-                .await?;
-        } else {
-            bind_columns!(sqlx::query(UPDATE).bind(ctx.org_id).bind(id), columns)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-        }
-        sql::replace_keys(conn, ctx.org_id, ObjectType::Contact, id, &columns.keys()).await?;
-        sql::index_search(conn, &CONTACTS, id).await?;
-        Ok(())
-    }
-
     pub(crate) async fn load(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<Contact, crate::error::DbError> {
         let row: ContactRow = sqlx::query_as(SELECT).bind(org_id).bind(id).fetch_one(&mut *conn).await?;
         Ok(Contact::try_from(row)?)
     }
 
-    /// The live contacts among `ids` that the caller sees.
+    /// Contacts among `ids` that the caller sees; with `live_only`, not deleted ones.
     pub(crate) async fn load_visible<'e>(
         executor: impl sqlx::Executor<'e, Database = Db>,
         ctx: &AuthContext,
         ids: &[Uuid],
     ) -> Result<Vec<Contact>, crate::error::DbError> {
+        load_contacts(executor, ctx, ids, true).await
+    }
+
+    pub(crate) async fn load_contacts<'e>(
+        executor: impl sqlx::Executor<'e, Database = Db>,
+        ctx: &AuthContext,
+        ids: &[Uuid],
+        live_only: bool,
+    ) -> Result<Vec<Contact>, crate::error::DbError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut qb = sqlx::QueryBuilder::<Db>::new(SELECT_BY_IDS);
-        qb.push_bind(ctx.org_id).push(" and t.deleted_at is null and t.id in (");
-        let mut ids_list = qb.separated(", ");
-        for id in ids {
-            ids_list.push_bind(*id);
+        qb.push_bind(ctx.org_id);
+        if live_only {
+            qb.push(" and t.deleted_at is null");
         }
-        qb.push(")");
+        qb.push(" and t.id in ");
+        sql::push_list(&mut qb, ids.iter().copied());
         sql::push_visibility(&mut qb, ctx, ObjectType::Contact);
         qb.push(" order by t.id");
         let rows: Vec<ContactRow> = qb.build_query_as().fetch_all(executor).await?;
         Ok(contacts(rows)?)
     }
+
+    /// Decides every row without writing: finds the records the rows target, checks
+    /// references, custom values and unique keys (against the database and the other rows),
+    /// and computes what changes. A handful of queries serve the whole batch.
+    pub(crate) async fn plan_contacts(
+        conn: &mut Conn,
+        ctx: &AuthContext,
+        rows: &[WriteRow<ContactPatch>],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Decision>, crate::error::DbError> {
+        use std::collections::{HashMap, HashSet};
+        let definitions = sql::custom_fields(&mut *conn, ctx.org_id, ObjectType::Contact).await?;
+
+        // The records the rows target.
+        let mut ids = Vec::new();
+        let mut external_ids = Vec::new();
+        let mut emails = Vec::new();
+        for row in rows {
+            match &row.target {
+                RowTarget::Update { id, .. } => ids.push(*id),
+                RowTarget::Upsert { property: IdProperty::Id, value } => ids.extend(Uuid::parse_str(value).ok()),
+                RowTarget::Upsert { property: IdProperty::ExternalId, value } => external_ids.push(value.clone()),
+                RowTarget::Upsert { property: IdProperty::Email, value } => emails.push(value.to_lowercase()),
+                _ => {}
+            }
+        }
+        let mut existing: Vec<Contact> = Vec::new();
+        let mut merged: HashMap<Uuid, Uuid> = HashMap::new();
+        if !ids.is_empty() || !external_ids.is_empty() || !emails.is_empty() {
+            let mut qb = sqlx::QueryBuilder::<Db>::new(SELECT_BY_IDS);
+            qb.push_bind(ctx.org_id).push(" and (t.id in ");
+            sql::push_list(&mut qb, ids.iter().copied().chain([Uuid::nil()]));
+            qb.push(" or t.external_id in ");
+            sql::push_list(&mut qb, external_ids.iter().cloned().chain([String::new()]));
+            qb.push(" or (t.deleted_at is null and lower(t.email) in ");
+            sql::push_list(&mut qb, emails.iter().cloned().chain([String::new()]));
+            qb.push("))");
+            let found: Vec<ContactRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
+            for row in found {
+                if let Some(into) = merged_into(&row) {
+                    merged.insert(row.id, into);
+                }
+                existing.push(Contact::try_from(row)?);
+            }
+        }
+        let existing_ids: Vec<Uuid> = existing.iter().map(|c| c.id).collect();
+        let visible = if ctx.record_filter(ObjectType::Contact) == rapport_domain::RecordFilter::All {
+            existing_ids.iter().copied().collect()
+        } else {
+            sql::visible_ids(conn, ctx, &CONTACTS, &existing_ids).await?
+        };
+        let by_id: HashMap<Uuid, &Contact> = existing.iter().map(|c| (c.id, c)).collect();
+        let by_external: HashMap<&str, &Contact> = existing
+            .iter()
+            .filter_map(|c| c.data.external_id.as_deref().map(|e| (e, c)))
+            .collect();
+        let by_email: HashMap<String, &Contact> = existing
+            .iter()
+            .filter(|c| c.deleted_at.is_none())
+            .filter_map(|c| c.data.email.as_ref().map(|e| (e.to_lowercase(), c)))
+            .collect();
+
+        // Each row's record (if any) and data.
+        struct Draft<'a> {
+            before: Option<&'a Contact>,
+            data: ContactData,
+            revive: bool,
+        }
+        let mut drafts: Vec<Result<Draft<'_>, StoreError>> = Vec::with_capacity(rows.len());
+        let mut targets_seen: HashMap<String, usize> = HashMap::new();
+        for (index, row) in rows.iter().enumerate() {
+            let patch = &row.patch;
+            let target_key = match &row.target {
+                RowTarget::Create => None,
+                RowTarget::Update { id, .. } => Some(format!("id:{id}")),
+                RowTarget::Upsert { property, value } => Some(format!("{}:{}", property.as_str(), value.to_lowercase())),
+            };
+            if let Some(key) = target_key {
+                if let Some(first) = targets_seen.get(&key) {
+                    let field = match &row.target {
+                        RowTarget::Upsert { property, .. } => property.as_str(),
+                        _ => "id",
+                    };
+                    drafts.push(Err(in_batch(field, *first)));
+                    continue;
+                }
+                targets_seen.insert(key, index);
+            }
+            let found: Result<Option<&Contact>, StoreError> = match &row.target {
+                RowTarget::Create => Ok(None),
+                RowTarget::Update { id, expected_version } => match by_id.get(id) {
+                    Some(c) if c.deleted_at.is_none() && visible.contains(id) => match expected_version {
+                        Some(v) if *v != c.version => Err(StoreError::VersionMismatch { current: c.version }),
+                        _ => Ok(Some(*c)),
+                    },
+                    _ => Err(merged.get(id).map_or(StoreError::NotFound, |into| StoreError::Merged { into: *into })),
+                },
+                RowTarget::Upsert { property: IdProperty::Id, value } => match Uuid::parse_str(value).ok().and_then(|id| by_id.get(&id)) {
+                    Some(c) if c.deleted_at.is_none() && visible.contains(&c.id) => Ok(Some(*c)),
+                    Some(c) => Err(merged.get(&c.id).map_or(StoreError::NotFound, |into| StoreError::Merged { into: *into })),
+                    None => Err(StoreError::NotFound),
+                },
+                RowTarget::Upsert { property: IdProperty::ExternalId, value } => match by_external.get(value.as_str()) {
+                    Some(c) if merged.contains_key(&c.id) => Err(StoreError::Merged { into: merged[&c.id] }),
+                    Some(c) if !visible.contains(&c.id) => Err(StoreError::Conflict { field: Some("external_id".into()) }),
+                    Some(c) => Ok(Some(*c)),
+                    None => Ok(None),
+                },
+                RowTarget::Upsert { property: IdProperty::Email, value } => match by_email.get(&value.to_lowercase()) {
+                    Some(c) if !visible.contains(&c.id) => Err(StoreError::DuplicateEmail { existing_id: c.id }),
+                    Some(c) => Ok(Some(*c)),
+                    None => Ok(None),
+                },
+                RowTarget::Upsert { property, .. } => Err(StoreError::Invalid(vec![FieldIssue::new(
+                    "id_property",
+                    "invalid_value",
+                    format!("contacts are not found by {}", property.as_str()),
+                )])),
+            };
+            let before = match found {
+                Ok(before) => before,
+                Err(error) => {
+                    drafts.push(Err(error));
+                    continue;
+                }
+            };
+            let mut data = match before {
+                Some(c) => c.data.apply(patch, at),
+                None => {
+                    let mut data = ContactData::default().apply(patch, at);
+                    if patch.owner_id.is_none() {
+                        data.owner_id = Some(ctx.user_id);
+                    }
+                    data
+                }
+            };
+            // An upsert's key is part of the record it writes.
+            let mut key_issue = None;
+            match &row.target {
+                RowTarget::Upsert { property: IdProperty::ExternalId, value } => match &patch.external_id {
+                    Some(Some(given)) if given != value => key_issue = Some("external_id"),
+                    _ => data.external_id = Some(value.clone()),
+                },
+                RowTarget::Upsert { property: IdProperty::Email, value } => match &patch.email {
+                    Some(Some(given)) if !given.eq_ignore_ascii_case(value) => key_issue = Some("email"),
+                    _ if data.email.is_none() => data.email = Some(value.clone()),
+                    _ => {}
+                },
+                _ => {}
+            }
+            if let Some(field) = key_issue {
+                drafts.push(Err(StoreError::Invalid(vec![FieldIssue::new(field, "invalid_value", format!("differs from the {field} the row is found by"))])));
+                continue;
+            }
+            let revive = before.is_some_and(|c| c.deleted_at.is_some());
+            drafts.push(Ok(Draft { before, data, revive }));
+        }
+
+        // References: companies (by id or external id) and owners.
+        let mut company_ids: HashSet<Uuid> = HashSet::new();
+        let mut company_external_ids: HashSet<String> = HashSet::new();
+        let mut owner_ids: HashSet<Uuid> = HashSet::new();
+        for (row, draft) in rows.iter().zip(&drafts) {
+            let Ok(draft) = draft else { continue };
+            company_ids.extend(draft.data.company_id);
+            company_external_ids.extend(row.patch.company_external_id.clone());
+            if let Some(owner) = draft.data.owner_id
+                && draft.before.and_then(|b| b.data.owner_id) != Some(owner)
+            {
+                owner_ids.insert(owner);
+            }
+        }
+        let mut companies_by_id: HashMap<Uuid, String> = HashMap::new();
+        let mut companies_by_external: HashMap<String, (Uuid, String)> = HashMap::new();
+        if !company_ids.is_empty() || !company_external_ids.is_empty() {
+            let mut qb = sqlx::QueryBuilder::<Db>::new("select id, external_id, name from companies where org_id = ");
+            qb.push_bind(ctx.org_id).push(" and deleted_at is null and (id in ");
+            sql::push_list(&mut qb, company_ids.iter().copied().chain([Uuid::nil()]));
+            qb.push(" or external_id in ");
+            sql::push_list(&mut qb, company_external_ids.iter().cloned().chain([String::new()]));
+            qb.push(")");
+            let found: Vec<(Uuid, Option<String>, String)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+            for (id, external_id, name) in found {
+                if let Some(external_id) = external_id {
+                    companies_by_external.insert(external_id, (id, name.clone()));
+                }
+                companies_by_id.insert(id, name);
+            }
+        }
+        let active_owners: HashSet<Uuid> = if owner_ids.is_empty() {
+            HashSet::new()
+        } else {
+            let mut qb = sqlx::QueryBuilder::<Db>::new("select id from users where org_id = ");
+            qb.push_bind(ctx.org_id).push(" and active and id in ");
+            sql::push_list(&mut qb, owner_ids.iter().copied());
+            let found: Vec<Uuid> = qb.build_query_scalar().fetch_all(&mut *conn).await?;
+            found.into_iter().collect()
+        };
+
+        // Resolve the company references, then the custom values; then collect unique values.
+        struct Shaped {
+            custom: Map<String, Value>,
+            issues: Vec<FieldIssue>,
+        }
+        let mut shaped: Vec<Option<Shaped>> = Vec::with_capacity(rows.len());
+        for (row, draft) in rows.iter().zip(drafts.iter_mut()) {
+            let Ok(draft) = draft else {
+                shaped.push(None);
+                continue;
+            };
+            let mut issues = Vec::new();
+            if let Some(external_id) = &row.patch.company_external_id {
+                if matches!(row.patch.company_id, Some(Some(_))) {
+                    issues.push(FieldIssue::new("company_external_id", "invalid_value", "name the company by company_id or company_external_id, not both"));
+                }
+                match companies_by_external.get(external_id) {
+                    Some((id, _)) => draft.data.company_id = Some(*id),
+                    None => issues.push(FieldIssue::new("company_external_id", "not_found", "names no live company of your organization")),
+                }
+            }
+            if let Some(company) = draft.data.company_id
+                && !companies_by_id.contains_key(&company)
+                && !issues.iter().any(|i| i.field == "company_external_id")
+            {
+                issues.push(FieldIssue::new("company_id", "not_found", "names no live company of your organization"));
+            }
+            if let Some(owner) = draft.data.owner_id
+                && draft.before.and_then(|b| b.data.owner_id) != Some(owner)
+                && !active_owners.contains(&owner)
+            {
+                issues.push(FieldIssue::new("owner_id", "not_found", "names no active user of your organization"));
+            }
+            if let Err(found) = draft.data.check() {
+                issues.extend(found);
+            }
+            let empty = Map::new();
+            let current = draft.before.map_or(&empty, |b| &b.custom);
+            let (custom, found) = custom_field::apply_all(&definitions, current, row.patch.custom.as_ref().unwrap_or(&empty));
+            issues.extend(found);
+            shaped.push(Some(Shaped { custom, issues }));
+        }
+
+        // Unique keys: emails and external ids (against the database and the batch).
+        let mut wanted_emails: HashSet<String> = HashSet::new();
+        let mut wanted_external: HashSet<String> = HashSet::new();
+        let mut wanted_custom: HashMap<String, Vec<Value>> = HashMap::new();
+        for (draft, shape) in drafts.iter().zip(&shaped) {
+            let (Ok(draft), Some(shape)) = (draft, shape) else { continue };
+            wanted_emails.extend(draft.data.email.as_ref().map(|e| e.to_lowercase()));
+            wanted_external.extend(draft.data.external_id.clone());
+            for def in definitions.iter().filter(|d| d.unique) {
+                if let Some(value) = shape.custom.get(&def.key) {
+                    wanted_custom.entry(def.key.clone()).or_default().push(value.clone());
+                }
+            }
+        }
+        let mut email_holders: HashMap<String, Uuid> = HashMap::new();
+        if !wanted_emails.is_empty() {
+            let mut qb = sqlx::QueryBuilder::<Db>::new("select lower(email), id from contacts where org_id = ");
+            qb.push_bind(ctx.org_id).push(" and deleted_at is null and lower(email) in ");
+            sql::push_list(&mut qb, wanted_emails.iter().cloned());
+            let found: Vec<(String, Uuid)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+            email_holders.extend(found);
+        }
+        let mut external_holders: HashMap<String, Uuid> = HashMap::new();
+        if !wanted_external.is_empty() {
+            let mut qb = sqlx::QueryBuilder::<Db>::new("select external_id, id from contacts where org_id = ");
+            qb.push_bind(ctx.org_id).push(" and external_id in ");
+            sql::push_list(&mut qb, wanted_external.iter().cloned());
+            let found: Vec<(String, Uuid)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+            external_holders.extend(found);
+        }
+        let custom_holders = sql::unique_holders(conn, &CONTACTS, ctx.org_id, &definitions, &wanted_custom).await?;
+
+        // Decide each row.
+        let mut claimed_emails: HashMap<String, usize> = HashMap::new();
+        let mut claimed_external: HashMap<String, usize> = HashMap::new();
+        let mut claimed_custom: HashMap<(String, String), usize> = HashMap::new();
+        let mut decisions = Vec::with_capacity(rows.len());
+        for (index, (draft, shape)) in drafts.into_iter().zip(shaped).enumerate() {
+            let (draft, shape) = match (draft, shape) {
+                (Ok(draft), Some(shape)) => (draft, shape),
+                (Err(error), _) => {
+                    decisions.push(Decision::Failed(error));
+                    continue;
+                }
+                (Ok(_), None) => {
+                    decisions.push(Decision::Failed(StoreError::internal("row without shape")));
+                    continue;
+                }
+            };
+            let id = draft.before.map_or_else(Uuid::now_v7, |b| b.id);
+            let mut issues = shape.issues;
+            for def in definitions.iter().filter(|d| d.unique) {
+                let Some(value) = shape.custom.get(&def.key) else { continue };
+                let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+                let key = (def.key.clone(), text);
+                if let Some(holder) = custom_holders.get(&key).filter(|h| **h != id) {
+                    issues.push(FieldIssue::new(format!("custom.{}", def.key), "taken", format!("must be unique; record {holder} already has this value")));
+                } else if let Some(first) = claimed_custom.get(&key) {
+                    issues.push(FieldIssue::new(format!("custom.{}", def.key), "duplicate_in_batch", format!("row {first} of this batch already has this value")));
+                } else {
+                    claimed_custom.insert(key, index);
+                }
+            }
+            if !issues.is_empty() {
+                decisions.push(Decision::Failed(StoreError::Invalid(issues)));
+                continue;
+            }
+            if let Some(email) = draft.data.email.as_ref().map(|e| e.to_lowercase()) {
+                if let Some(holder) = email_holders.get(&email).filter(|h| **h != id) {
+                    decisions.push(Decision::Failed(StoreError::DuplicateEmail { existing_id: *holder }));
+                    continue;
+                }
+                if let Some(first) = claimed_emails.get(&email) {
+                    decisions.push(Decision::Failed(in_batch("email", *first)));
+                    continue;
+                }
+                claimed_emails.insert(email, index);
+            }
+            if let Some(external_id) = &draft.data.external_id {
+                if external_holders.get(external_id).is_some_and(|h| *h != id) {
+                    decisions.push(Decision::Failed(StoreError::Conflict { field: Some("external_id".into()) }));
+                    continue;
+                }
+                if let Some(first) = claimed_external.get(external_id) {
+                    decisions.push(Decision::Failed(in_batch("external_id", *first)));
+                    continue;
+                }
+                claimed_external.insert(external_id.clone(), index);
+            }
+
+            let company_name = draft.data.company_id.and_then(|c| companies_by_id.get(&c).cloned());
+            let (changes, stage_changed, stage_at) = match draft.before {
+                Some(before) => {
+                    let after = Contact { data: draft.data.clone(), custom: shape.custom.clone(), ..before.clone() };
+                    let mut changes = record::diff(&before.fields(), &after.fields());
+                    if draft.revive {
+                        changes.extend(deleted_changes(before.deleted_at, None));
+                    }
+                    let stage_changed = draft.data.lifecycle_stage != before.data.lifecycle_stage;
+                    let stage_at = if stage_changed { draft.data.lifecycle_stage.map(|_| at) } else { before.lifecycle_stage_changed_at };
+                    (changes, stage_changed, stage_at)
+                }
+                None => {
+                    let fields = Contact {
+                        id,
+                        org_id: ctx.org_id,
+                        data: draft.data.clone(),
+                        custom: shape.custom.clone(),
+                        version: 1,
+                        created_at: at,
+                        updated_at: at,
+                        created_by: Some(ctx.user_id),
+                        deleted_at: None,
+                        last_activity_at: None,
+                        lifecycle_stage_changed_at: None,
+                        purchases: record::Purchases::default(),
+                    }
+                    .fields();
+                    let stage_at = draft.data.lifecycle_stage.map(|_| at);
+                    (record::diff(&Map::new(), &fields), draft.data.lifecycle_stage.is_some(), stage_at)
+                }
+            };
+            if draft.before.is_some() && changes.is_empty() {
+                decisions.push(Decision::Unchanged(id));
+                continue;
+            }
+            decisions.push(Decision::Write(Box::new(Planned {
+                id,
+                insert: draft.before.is_none(),
+                revive: draft.revive,
+                before: draft.before.cloned(),
+                data: draft.data,
+                custom: shape.custom,
+                company_name,
+                stage_at,
+                stage_changed,
+                changes,
+            })));
+        }
+        Ok(decisions)
+    }
+
+    /// Writes planned rows: inserts in multi-row statements, updates one by one, then keys,
+    /// the search index and lifecycle changes for all of them. Events are the caller's.
+    pub(crate) async fn apply_contacts(
+        conn: &mut Conn,
+        ctx: &AuthContext,
+        planned: &[&Planned],
+        at: DateTime<Utc>,
+    ) -> Result<(), crate::error::DbError> {
+        let columns: Vec<(&Planned, Columns<'_>)> = planned
+            .iter()
+            .map(|p| (*p, Columns::new(&p.data, &p.custom, p.company_name.as_deref(), p.stage_at)))
+            .collect();
+        let inserts: Vec<&(&Planned, Columns<'_>)> = columns.iter().filter(|(p, _)| p.insert).collect();
+        for chunk in inserts.chunks(400) {
+            let mut qb = sqlx::QueryBuilder::<Db>::new(INSERT_PREFIX);
+            qb.push_values(chunk, |mut row, (p, c)| {
+                let d = c.data;
+                let consent = |channel| d.consent.get(channel);
+                row.push_bind(ctx.org_id)
+                    .push_bind(p.id)
+                    .push_bind(d.first_name.clone())
+                    .push_bind(d.last_name.clone())
+                    .push_bind(c.sort_name.clone())
+                    .push_bind(d.email.clone())
+                    .push_bind(Json(d.emails.clone()))
+                    .push_bind(Json(d.phones.clone()))
+                    .push_bind(d.title.clone())
+                    .push_bind(d.company_id)
+                    .push_bind(d.lifecycle_stage.map(LifecycleStage::as_str))
+                    .push_bind(c.stage_changed_at)
+                    .push_bind(d.lead_source.clone())
+                    .push_bind(d.owner_id)
+                    .push_bind(d.language.clone())
+                    .push_bind(d.timezone.clone())
+                    .push_bind(d.address.street.clone())
+                    .push_bind(d.address.city.clone())
+                    .push_bind(d.address.region.clone())
+                    .push_bind(d.address.postal_code.clone())
+                    .push_bind(d.address.country.clone())
+                    .push_bind(consent(Channel::Email).status.as_str())
+                    .push_bind(consent(Channel::Email).changed_at)
+                    .push_bind(consent(Channel::Sms).status.as_str())
+                    .push_bind(consent(Channel::Sms).changed_at)
+                    .push_bind(consent(Channel::Phone).status.as_str())
+                    .push_bind(consent(Channel::Phone).changed_at)
+                    .push_bind(d.external_id.clone())
+                    .push_bind(Json(d.tags.clone()))
+                    .push_bind(Json(c.custom.clone()))
+                    .push_bind(c.search_own.clone())
+                    .push_bind(c.search_text.clone())
+                    .push_bind(1_i64)
+                    .push_bind(at)
+                    .push_bind(at)
+                    .push_bind(ctx.user_id);
+            });
+            qb.build().execute(&mut *conn).await?;
+        }
+        for (p, c) in columns.iter().filter(|(p, _)| !p.insert) {
+            bind_columns!(sqlx::query(UPDATE).bind(ctx.org_id).bind(p.id), c)
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+        }
+        let keys: Vec<(Uuid, Vec<(&'static str, String)>)> = columns.iter().map(|(p, c)| (p.id, c.keys())).collect();
+        sql::replace_keys_many(conn, ctx.org_id, ObjectType::Contact, &keys).await?;
+        let ids: Vec<Uuid> = planned.iter().map(|p| p.id).collect();
+        sql::index_search_many(conn, &CONTACTS, &ids).await?;
+        let stages: Vec<(Uuid, Option<LifecycleStage>, Option<LifecycleStage>)> = planned
+            .iter()
+            .filter(|p| p.stage_changed)
+            .map(|p| (p.id, p.before.as_ref().and_then(|b| b.data.lifecycle_stage), p.data.lifecycle_stage))
+            .collect();
+        sql::record_lifecycles(conn, ctx, ObjectType::Contact, &stages, at).await?;
+        Ok(())
+    }
+
+    /// Plans, writes and logs a batch in the caller's transaction; one outcome per row.
+    pub(crate) async fn write_contacts(
+        conn: &mut Conn,
+        ctx: &AuthContext,
+        rows: &[WriteRow<ContactPatch>],
+        all_or_none: bool,
+        at: DateTime<Utc>,
+    ) -> Result<Written, crate::error::DbError> {
+        let decisions = plan_contacts(conn, ctx, rows, at).await?;
+        let failed = decisions.iter().any(|d| matches!(d, Decision::Failed(_)));
+        if all_or_none && failed {
+            let outcomes = decisions
+                .into_iter()
+                .map(|d| match d {
+                    Decision::Failed(error) => RowOutcome::error(error),
+                    _ => RowOutcome::error(rapport_domain::write::not_applied()),
+                })
+                .collect();
+            // Nothing is written; the caller rolls back.
+            return Ok(Written { outcomes, commit: false });
+        }
+        let planned: Vec<&Planned> = decisions
+            .iter()
+            .filter_map(|d| match d {
+                Decision::Write(p) => Some(p.as_ref()),
+                _ => None,
+            })
+            .collect();
+        apply_contacts(conn, ctx, &planned, at).await?;
+        let events: Vec<NewEvent<'_>> = planned
+            .iter()
+            .map(|p| NewEvent {
+                object: ObjectType::Contact,
+                id: p.id,
+                action: if p.insert { EventAction::Created } else if p.revive { EventAction::Restored } else { EventAction::Updated },
+                changes: &p.changes,
+                merged_ids: &[],
+            })
+            .collect();
+        sql::append_events(conn, ctx, &events, at).await?;
+        let outcomes = decisions
+            .into_iter()
+            .map(|d| match d {
+                Decision::Write(p) => RowOutcome::ok(if p.insert { RowStatus::Created } else { RowStatus::Updated }, p.id),
+                Decision::Unchanged(id) => RowOutcome::ok(RowStatus::Unchanged, id),
+                Decision::Failed(error) => RowOutcome::error(error),
+            })
+            .collect();
+        Ok(Written { outcomes, commit: true })
+    }
 }
 
 #[async_trait]
 impl ContactStore for SqlStore {
-    #[tracing::instrument(skip_all, fields(org = %ctx.org_id))]
-    async fn create(
+    #[tracing::instrument(skip_all, fields(org = %ctx.org_id, rows = rows.len()))]
+    async fn write(
         &self,
         ctx: &AuthContext,
-        data: ContactData,
-        custom: Map<String, Value>,
-    ) -> Result<Contact, StoreError> {
-        data.check().map_err(invalid)?;
-        let id = Uuid::now_v7();
+        rows: Vec<WriteRow<ContactPatch>>,
+        all_or_none: bool,
+    ) -> Result<Vec<RowOutcome>, StoreError> {
+        write_retrying!(self, ctx, |tx, sql, at| sql::write_contacts(
+            &mut tx,
+            ctx,
+            &rows,
+            all_or_none,
+            at
+        )
+        .await?)
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %ctx.org_id, rows = targets.len()))]
+    async fn delete_many(
+        &self,
+        ctx: &AuthContext,
+        targets: Vec<RowTarget>,
+        all_or_none: bool,
+    ) -> Result<Vec<RowOutcome>, StoreError> {
         let at = now();
         on_db!(&self.db, write, |pool, sql| {
             let mut tx = pool.begin().await?;
-            let (company_name, custom) =
-                sql::check_write(&mut tx, ctx, id, &data, None, &custom).await?;
-            let stage_at = data.lifecycle_stage.map(|_| at);
-            let columns = Columns::new(&data, &custom, company_name.as_deref(), stage_at);
-            sql::write_row(&mut tx, ctx, id, &columns, true, at).await?;
-            if data.lifecycle_stage.is_some() {
-                sql::record_lifecycle(
-                    &mut tx,
-                    ctx,
-                    ObjectType::Contact,
-                    id,
-                    None,
-                    data.lifecycle_stage,
-                    at,
-                )
-                .await?;
+            let written =
+                sql::delete_records(&mut tx, ctx, &CONTACTS, &targets, all_or_none, at).await?;
+            if written.commit {
+                tx.commit().await?;
             }
-            let contact = sql::load(&mut tx, ctx.org_id, id).await?;
-            let changes = record::diff(&Map::new(), &contact.fields());
-            sql::append_events(
-                &mut tx,
-                ctx,
-                &[NewEvent {
-                    object: ObjectType::Contact,
-                    id,
-                    action: EventAction::Created,
-                    changes: &changes,
-                    merged_ids: &[],
-                }],
-                at,
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(contact)
+            Ok(written.outcomes)
         })
     }
 
@@ -553,83 +1014,11 @@ impl ContactStore for SqlStore {
         })
     }
 
-    #[tracing::instrument(skip_all, fields(org = %ctx.org_id, contact = %id))]
-    async fn update(
-        &self,
-        ctx: &AuthContext,
-        id: Uuid,
-        patch: ContactPatch,
-        expected_version: Option<i64>,
-    ) -> Result<Contact, StoreError> {
-        let at = now();
-        on_db!(&self.db, write, |pool, sql| {
-            let mut tx = pool.begin().await?;
-            if !sql::lock_live(&mut tx, ctx, &CONTACTS, id).await? {
-                return Err(sql::missing(&mut *tx, &CONTACTS, ctx.org_id, id)
-                    .await?
-                    .into());
-            }
-            let before = sql::load(&mut tx, ctx.org_id, id).await?;
-            if let Some(expected) = expected_version
-                && expected != before.version
-            {
-                return Err(StoreError::VersionMismatch {
-                    current: before.version,
-                }
-                .into());
-            }
-            let data = before.data.apply(&patch, at);
-            data.check().map_err(invalid)?;
-            let custom_patch = patch.custom.clone().unwrap_or_default();
-            let (company_name, custom) =
-                sql::check_write(&mut tx, ctx, id, &data, Some(&before), &custom_patch).await?;
-            let stage_changed = data.lifecycle_stage != before.data.lifecycle_stage;
-            let stage_at = if stage_changed {
-                data.lifecycle_stage.map(|_| at)
-            } else {
-                before.lifecycle_stage_changed_at
-            };
-            let after = Contact {
-                data: data.clone(),
-                custom: custom.clone(),
-                ..before.clone()
-            };
-            let changes = record::diff(&before.fields(), &after.fields());
-            if changes.is_empty() {
-                // Nothing to write: no new version, no event.
-                return Ok(before);
-            }
-            let columns = Columns::new(&data, &custom, company_name.as_deref(), stage_at);
-            sql::write_row(&mut tx, ctx, id, &columns, false, at).await?;
-            if stage_changed {
-                sql::record_lifecycle(
-                    &mut tx,
-                    ctx,
-                    ObjectType::Contact,
-                    id,
-                    before.data.lifecycle_stage,
-                    data.lifecycle_stage,
-                    at,
-                )
-                .await?;
-            }
-            let contact = sql::load(&mut tx, ctx.org_id, id).await?;
-            sql::append_events(
-                &mut tx,
-                ctx,
-                &[NewEvent {
-                    object: ObjectType::Contact,
-                    id,
-                    action: EventAction::Updated,
-                    changes: &changes,
-                    merged_ids: &[],
-                }],
-                at,
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(contact)
-        })
+    async fn get_many(&self, ctx: &AuthContext, ids: &[Uuid]) -> Result<Vec<Contact>, StoreError> {
+        on_db!(&self.db, read, |pool, sql| sql::load_contacts(
+            pool, ctx, ids, false
+        )
+        .await)
     }
 
     #[tracing::instrument(skip_all, fields(org = %ctx.org_id, contact = %id))]
@@ -639,47 +1028,21 @@ impl ContactStore for SqlStore {
         id: Uuid,
         expected_version: Option<i64>,
     ) -> Result<(), StoreError> {
-        let at = now();
-        on_db!(&self.db, write, |pool, sql| {
-            let mut tx = pool.begin().await?;
-            if !sql::lock_live(&mut tx, ctx, &CONTACTS, id).await? {
-                return Err(sql::missing(&mut *tx, &CONTACTS, ctx.org_id, id)
-                    .await?
-                    .into());
-            }
-            let before = sql::load(&mut tx, ctx.org_id, id).await?;
-            if let Some(expected) = expected_version
-                && expected != before.version
-            {
-                return Err(StoreError::VersionMismatch {
-                    current: before.version,
-                }
-                .into());
-            }
-            sqlx::query(SOFT_DELETE)
-                .bind(ctx.org_id)
-                .bind(id)
-                .bind(at)
-                .bind(None::<Uuid>)
-                .execute(&mut *tx)
-                .await?;
-            let changes = deleted_changes(None, Some(at));
-            sql::append_events(
-                &mut tx,
+        let outcomes = self
+            .delete_many(
                 ctx,
-                &[NewEvent {
-                    object: ObjectType::Contact,
+                vec![RowTarget::Update {
                     id,
-                    action: EventAction::Deleted,
-                    changes: &changes,
-                    merged_ids: &[],
+                    expected_version,
                 }],
-                at,
+                true,
             )
             .await?;
-            tx.commit().await?;
-            Ok(())
-        })
+        match outcomes.into_iter().next().map(|o| o.result) {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(error)) => Err(error),
+            None => Err(StoreError::NotFound),
+        }
     }
 
     #[tracing::instrument(skip_all, fields(org = %ctx.org_id, contact = %id))]
@@ -695,12 +1058,7 @@ impl ContactStore for SqlStore {
             let Some(current) = current else {
                 return Err(StoreError::NotFound.into());
             };
-            let merged_into: Option<Option<Uuid>> =
-                sqlx::query_scalar("select merged_into from contacts where id = $1")
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if let Some(into) = merged_into.flatten() {
+            if let Some(into) = merged_into(&current) {
                 return Err(StoreError::Merged { into }.into());
             }
             let current = Contact::try_from(current)?;
@@ -708,7 +1066,6 @@ impl ContactStore for SqlStore {
                 return Err(StoreError::NotFound.into());
             }
             if current.deleted_at.is_none() {
-                // Restoring a live contact changes nothing.
                 return Ok(current);
             }
             if let Some(email) = &current.data.email {
@@ -945,35 +1302,23 @@ impl ContactStore for SqlStore {
                     sql::repoint(&mut tx, table, column, ctx.org_id, dup.id, primary).await?;
                 }
             }
-            let (company_name, custom) = sql::check_write(
-                &mut tx,
-                ctx,
-                primary,
-                &data,
-                Some(&target),
-                &custom_patch_of(&target.custom, &custom),
-            )
-            .await?;
-            let stage_changed = data.lifecycle_stage != target.data.lifecycle_stage;
-            let stage_at = if stage_changed {
-                Some(at)
-            } else {
-                target.lifecycle_stage_changed_at
+            let row = WriteRow {
+                target: RowTarget::Update {
+                    id: primary,
+                    expected_version: None,
+                },
+                patch: ContactPatch::replacing(&data, custom),
             };
-            let columns = Columns::new(&data, &custom, company_name.as_deref(), stage_at);
-            sql::write_row(&mut tx, ctx, primary, &columns, false, at).await?;
-            if stage_changed {
-                sql::record_lifecycle(
-                    &mut tx,
-                    ctx,
-                    ObjectType::Contact,
-                    primary,
-                    target.data.lifecycle_stage,
-                    data.lifecycle_stage,
-                    at,
-                )
-                .await?;
+            let decisions =
+                sql::plan_contacts(&mut tx, ctx, std::slice::from_ref(&row), at).await?;
+            match decisions.into_iter().next() {
+                Some(Decision::Write(planned)) => {
+                    sql::apply_contacts(&mut tx, ctx, &[planned.as_ref()], at).await?
+                }
+                Some(Decision::Failed(error)) => return Err(error.into()),
+                _ => {}
             }
+            sql::refresh_purchases(&mut tx, ctx.org_id, ObjectType::Contact, &[primary]).await?;
             let result = sql::load(&mut tx, ctx.org_id, primary).await?;
             sql::append_events(
                 &mut tx,
@@ -1001,26 +1346,7 @@ impl ContactStore for SqlStore {
 
 /// The tables whose rows point at a contact, repointed to the primary of a merge. Every
 /// object that references contacts joins this list.
-const CONTACT_REFERENCES: &[(&str, &str)] = &[];
-
-/// The custom patch that turns `current` into `wanted`.
-pub(crate) fn custom_patch_of(
-    current: &Map<String, Value>,
-    wanted: &Map<String, Value>,
-) -> Map<String, Value> {
-    let mut patch = Map::new();
-    for (key, value) in wanted {
-        if current.get(key) != Some(value) {
-            patch.insert(key.clone(), value.clone());
-        }
-    }
-    for key in current.keys() {
-        if !wanted.contains_key(key) {
-            patch.insert(key.clone(), Value::Null);
-        }
-    }
-    patch
-}
+const CONTACT_REFERENCES: &[(&str, &str)] = &[("orders", "contact_id")];
 
 pub(crate) fn check_merge_ids(primary: Uuid, duplicates: &[Uuid]) -> Result<(), StoreError> {
     let mut issues = Vec::new();

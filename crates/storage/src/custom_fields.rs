@@ -54,6 +54,8 @@ pub(crate) fn table_of(object: ObjectType) -> Option<&'static str> {
     match object {
         ObjectType::Contact => Some("contacts"),
         ObjectType::Company => Some("companies"),
+        ObjectType::Product => Some("products"),
+        ObjectType::Order => Some("orders"),
         _ => None,
     }
 }

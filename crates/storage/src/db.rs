@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rapport_domain::store::{
-    ApiKeyStore, AuditStore, AuthStore, CompanyStore, ContactStore, CustomFieldStore,
-    OrganizationStore, TeamStore, UserStore,
+    ApiKeyStore, AuditStore, AuthStore, CompanyStore, ContactStore, CustomFieldStore, OrderStore,
+    OrganizationStore, ProductStore, TeamStore, UserStore,
 };
 use rapport_domain::{Backend, PoolStats, Readiness, Store, StoreError};
 use sqlx::migrate::Migrator;
@@ -89,6 +89,32 @@ macro_rules! on_db {
             }
         }
     };
+}
+
+/// Runs a batch write in its own transaction and commits it unless it says not to (an
+/// all-or-none batch with a failing row), retrying once when a concurrent writer took a unique
+/// key first: the second run sees that row and reports it.
+macro_rules! write_retrying {
+    ($store:expr, $ctx:expr, |$tx:ident, $sql:ident, $at:ident| $body:expr) => {{
+        let mut attempt = 0;
+        loop {
+            let $at = $crate::rows::now();
+            let result = on_db!(&$store.db, write, |pool, $sql| {
+                let mut $tx = pool.begin().await?;
+                let written: $crate::contacts::Written = $body;
+                if written.commit {
+                    $tx.commit().await?;
+                }
+                Ok(written.outcomes)
+            });
+            match result {
+                Err(::rapport_domain::StoreError::Conflict { field: None }) if attempt == 0 => {
+                    attempt += 1
+                }
+                other => break other,
+            }
+        }
+    }};
 }
 
 /// Writes helper items once and compiles them for each backend, with concrete types:
@@ -286,6 +312,14 @@ impl Store for SqlStore {
     }
 
     fn companies(&self) -> &dyn CompanyStore {
+        self
+    }
+
+    fn products(&self) -> &dyn ProductStore {
+        self
+    }
+
+    fn orders(&self) -> &dyn OrderStore {
         self
     }
 }

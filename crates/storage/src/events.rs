@@ -17,9 +17,6 @@ const RESERVE: &str =
     "update event_sequences set last_seq = last_seq + $2 where org_id = $1 returning last_seq";
 pub(crate) const CREATE_SEQUENCE: &str =
     "insert into event_sequences (org_id, last_seq) values ($1, 0)";
-const INSERT: &str = "insert into events \
-     (org_id, seq, object_type, object_id, action, changes, merged_ids, actor_id, api_key_id, occurred_at) \
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 const HISTORY: &str = "select seq, object_type, object_id, action, changes, merged_ids, actor_id, \
      api_key_id, occurred_at from events \
      where org_id = $1 and object_type = $2 and object_id = $3 and seq < $4 \
@@ -92,21 +89,25 @@ per_backend! {
             .fetch_one(&mut *conn)
             .await?;
         let first = last - count + 1;
-        for (offset, event) in (0_i64..).zip(events) {
-            let merged = (!event.merged_ids.is_empty()).then(|| Json(event.merged_ids.to_vec()));
-            sqlx::query(INSERT)
-                .bind(ctx.org_id)
-                .bind(first + offset)
-                .bind(event.object.as_str())
-                .bind(event.id)
-                .bind(event.action.as_str())
-                .bind(Json(event.changes))
-                .bind(merged)
-                .bind(ctx.user_id)
-                .bind(ctx.api_key_id())
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
+        let numbered: Vec<(i64, &NewEvent<'_>)> = (first..).zip(events).collect();
+        for chunk in numbered.chunks(500) {
+            let mut qb = sqlx::QueryBuilder::<Db>::new(
+                "insert into events (org_id, seq, object_type, object_id, action, changes, merged_ids, actor_id, api_key_id, occurred_at) ",
+            );
+            qb.push_values(chunk, |mut row, (seq, event)| {
+                let merged = (!event.merged_ids.is_empty()).then(|| Json(event.merged_ids.to_vec()));
+                row.push_bind(ctx.org_id)
+                    .push_bind(*seq)
+                    .push_bind(event.object.as_str())
+                    .push_bind(event.id)
+                    .push_bind(event.action.as_str())
+                    .push_bind(Json(event.changes.clone()))
+                    .push_bind(merged)
+                    .push_bind(ctx.user_id)
+                    .push_bind(ctx.api_key_id())
+                    .push_bind(at);
+            });
+            qb.build().execute(&mut *conn).await?;
         }
         Ok(())
     }

@@ -10,8 +10,10 @@ use rapport_domain::query::{
     Catalog, Condition, FieldKind, Filter, Node, Op, Operand, Scalar, SortKey, Target, parse_sort,
     resolve, sort_signature,
 };
+use rapport_domain::record::{Change, Changes, EventAction};
 use rapport_domain::store::ListRequest;
 use rapport_domain::values::LifecycleStage;
+use rapport_domain::write::{IdProperty, RowOutcome, RowStatus, RowTarget};
 use rapport_domain::{AuthContext, Backend, FieldIssue, ObjectType, RecordFilter, StoreError};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -30,6 +32,9 @@ pub(crate) struct Spec {
     /// What filters may name, for `resolve`.
     pub catalog_fields: &'static [rapport_domain::query::FieldInfo],
     pub catalog_relations: &'static [rapport_domain::query::RelationInfo],
+    /// The column an id property finds records by (compared case-insensitively when the
+    /// second part is true); None when the object is not found by it.
+    pub key_column: fn(IdProperty) -> Option<(&'static str, bool)>,
 }
 
 /// A relation filters may cross: `company.industry` on contacts.
@@ -615,6 +620,310 @@ per_backend! {
         }
         qb.push(")");
         Ok(())
+    }
+
+    /// `(a, b, …)` of bound values, for `in` lists.
+    pub(crate) fn push_list<T>(qb: &mut Builder, values: impl IntoIterator<Item = T>)
+    where
+        T: for<'q> sqlx::Encode<'q, Db> + sqlx::Type<Db> + Send + 'static,
+    {
+        qb.push("(");
+        let mut list = qb.separated(", ");
+        for value in values {
+            list.push_bind(value);
+        }
+        qb.push(")");
+    }
+
+    /// The ids among `ids` that exist in `spec`'s table (live or not) and that the caller may
+    /// see.
+    pub(crate) async fn visible_ids(
+        conn: &mut Conn,
+        ctx: &AuthContext,
+        spec: &Spec,
+        ids: &[Uuid],
+    ) -> Result<std::collections::HashSet<Uuid>, DbError> {
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let mut qb = Builder::new("select t.id from ");
+        qb.push(spec.table).push(" t where t.org_id = ").push_bind(ctx.org_id).push(" and t.id in ");
+        push_list(&mut qb, ids.iter().copied());
+        push_visibility(&mut qb, ctx, spec.object);
+        let found: Vec<Uuid> = qb.build_query_scalar().fetch_all(&mut *conn).await?;
+        Ok(found.into_iter().collect())
+    }
+
+    /// For ids that are not live: merged (into) or missing.
+    pub(crate) async fn missing_many(
+        conn: &mut Conn,
+        spec: &Spec,
+        org_id: Uuid,
+        ids: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, Option<Uuid>>, DbError> {
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let mut qb = Builder::new("select id, merged_into from ");
+        qb.push(spec.table).push(" where org_id = ").push_bind(org_id).push(" and id in ");
+        push_list(&mut qb, ids.iter().copied());
+        let rows: Vec<(Uuid, Option<Uuid>)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// For each unique custom field: which live record (other than the rows' own) holds each
+    /// of the given values.
+    pub(crate) async fn unique_holders(
+        conn: &mut Conn,
+        spec: &Spec,
+        org_id: Uuid,
+        definitions: &[CustomFieldDef],
+        values: &std::collections::HashMap<String, Vec<Value>>,
+    ) -> Result<std::collections::HashMap<(String, String), Uuid>, DbError> {
+        let mut holders = std::collections::HashMap::new();
+        for def in definitions.iter().filter(|d| d.unique) {
+            let Some(wanted) = values.get(&def.key).filter(|v| !v.is_empty()) else { continue };
+            let kind = rapport_domain::query::custom_kind(def.field_type);
+            let mut qb = Builder::new("select t.id, ");
+            push_custom_expr(&mut qb, "t", &def.key, kind);
+            qb.push(" from ").push(spec.table).push(" t where t.org_id = ").push_bind(org_id).push(" and t.deleted_at is null and ");
+            push_custom_expr(&mut qb, "t", &def.key, kind);
+            qb.push(" in ");
+            if def.field_type == FieldType::Integer {
+                push_list(&mut qb, wanted.iter().filter_map(Value::as_i64));
+                let rows: Vec<(Uuid, Option<i64>)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+                for (id, value) in rows {
+                    if let Some(value) = value {
+                        holders.insert((def.key.clone(), value.to_string()), id);
+                    }
+                }
+            } else {
+                push_list(&mut qb, wanted.iter().filter_map(|v| v.as_str().map(str::to_owned)));
+                let rows: Vec<(Uuid, Option<String>)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+                for (id, value) in rows {
+                    if let Some(value) = value {
+                        holders.insert((def.key.clone(), value), id);
+                    }
+                }
+            }
+        }
+        Ok(holders)
+    }
+
+    /// Replaces the keys of many records at once.
+    pub(crate) async fn replace_keys_many(
+        conn: &mut Conn,
+        org_id: Uuid,
+        object: ObjectType,
+        entries: &[(Uuid, Vec<(&'static str, String)>)],
+    ) -> Result<(), DbError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        for chunk in entries.chunks(500) {
+            let mut delete = Builder::new("delete from record_keys where org_id = ");
+            delete.push_bind(org_id).push(" and object_id in ");
+            push_list(&mut delete, chunk.iter().map(|(id, _)| *id));
+            delete.build().execute(&mut *conn).await?;
+        }
+        let rows: Vec<(Uuid, &'static str, String)> = entries
+            .iter()
+            .flat_map(|(id, keys)| keys.iter().map(move |(kind, value)| (*id, *kind, value.clone())))
+            .collect();
+        for chunk in rows.chunks(1000) {
+            let mut insert = Builder::new("insert into record_keys (org_id, object_type, object_id, kind, value) ");
+            insert.push_values(chunk, |mut row, (id, kind, value)| {
+                row.push_bind(org_id)
+                    .push_bind(object.as_str())
+                    .push_bind(*id)
+                    .push_bind(*kind)
+                    .push_bind(value.clone());
+            });
+            insert.build().execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Re-indexes many records' search text (SQLite; PostgreSQL indexes the column).
+    pub(crate) async fn index_search_many(conn: &mut Conn, spec: &Spec, ids: &[Uuid]) -> Result<(), DbError> {
+        if BACKEND != Backend::Sqlite || ids.is_empty() {
+            return Ok(());
+        }
+        for chunk in ids.chunks(500) {
+            let mut delete = Builder::new("delete from ");
+            delete.push(spec.search_table).push(" where rowid in (select rid from ").push(spec.table).push(" where id in ");
+            push_list(&mut delete, chunk.iter().copied());
+            delete.push(")");
+            delete.build().execute(&mut *conn).await?;
+            let mut insert = Builder::new("insert into ");
+            insert.push(spec.search_table).push(" (rowid, text) select rid, search_text from ").push(spec.table).push(" where id in ");
+            push_list(&mut insert, chunk.iter().copied());
+            insert.build().execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Notes many lifecycle stage changes.
+    pub(crate) async fn record_lifecycles(
+        conn: &mut Conn,
+        ctx: &AuthContext,
+        object: ObjectType,
+        changes: &[(Uuid, Option<LifecycleStage>, Option<LifecycleStage>)],
+        at: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        for chunk in changes.chunks(500) {
+            let mut qb = Builder::new("insert into lifecycle_changes (org_id, object_type, object_id, from_stage, to_stage, changed_at, actor_id) ");
+            qb.push_values(chunk, |mut row, (id, from, to)| {
+                row.push_bind(ctx.org_id)
+                    .push_bind(object.as_str())
+                    .push_bind(*id)
+                    .push_bind(from.map(LifecycleStage::as_str))
+                    .push_bind(to.map(LifecycleStage::as_str))
+                    .push_bind(at)
+                    .push_bind(ctx.user_id);
+            });
+            qb.build().execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Soft-deletes the records the targets name (by id or an id property); one outcome per
+    /// target, in order, and a `deleted` event for each deleted record.
+    pub(crate) async fn delete_records(
+        conn: &mut Conn,
+        ctx: &AuthContext,
+        spec: &Spec,
+        targets: &[RowTarget],
+        all_or_none: bool,
+        at: DateTime<Utc>,
+    ) -> Result<crate::contacts::Written, DbError> {
+        use std::collections::HashMap;
+        // Find every target's record among the live, visible ones.
+        let mut found: Vec<Result<(Uuid, Option<i64>), StoreError>> = Vec::with_capacity(targets.len());
+        let mut seen: HashMap<Uuid, usize> = HashMap::new();
+        for (index, target) in targets.iter().enumerate() {
+            let lookup: Result<Option<(Uuid, i64)>, StoreError> = match target {
+                RowTarget::Update { id, .. } => find_live(conn, ctx, spec, "id", false, &id.to_string(), Some(*id)).await?,
+                RowTarget::Upsert { property, value } => match (spec.key_column)(*property) {
+                    Some((column, fold)) => {
+                        let id = if *property == IdProperty::Id { Uuid::parse_str(value).ok() } else { None };
+                        if *property == IdProperty::Id && id.is_none() {
+                            Err(StoreError::NotFound)
+                        } else {
+                            find_live(conn, ctx, spec, column, fold, value, id).await?
+                        }
+                    }
+                    None => Err(StoreError::Invalid(vec![FieldIssue::new(
+                        "id_property",
+                        "invalid_value",
+                        format!("{} records are not found by {}", spec.object, property.as_str()),
+                    )])),
+                },
+                RowTarget::Create => Err(StoreError::NotFound),
+            };
+            let expected = match target {
+                RowTarget::Update { expected_version, .. } => *expected_version,
+                _ => None,
+            };
+            found.push(match lookup {
+                Ok(Some((id, version))) => match expected {
+                    Some(v) if v != version => Err(StoreError::VersionMismatch { current: version }),
+                    _ => match seen.get(&id) {
+                        Some(first) => Err(StoreError::Invalid(vec![FieldIssue::new(
+                            "id",
+                            "duplicate_in_batch",
+                            format!("row {first} of this batch already deletes this record"),
+                        )])),
+                        None => {
+                            seen.insert(id, index);
+                            Ok((id, expected))
+                        }
+                    },
+                },
+                Ok(None) => Err(StoreError::NotFound),
+                Err(error) => Err(error),
+            });
+        }
+        let failed = found.iter().any(Result::is_err);
+        if all_or_none && failed {
+            let outcomes = found
+                .into_iter()
+                .map(|f| RowOutcome::error(f.err().unwrap_or(StoreError::NotApplied)))
+                .collect();
+            return Ok(crate::contacts::Written { outcomes, commit: false });
+        }
+        let ids: Vec<Uuid> = found.iter().filter_map(|f| f.as_ref().ok().map(|(id, _)| *id)).collect();
+        for chunk in ids.chunks(500) {
+            let mut qb = Builder::new("update ");
+            qb.push(spec.table)
+                .push(" set deleted_at = ")
+                .push_bind(at)
+                .push(", version = version + 1, updated_at = ")
+                .push_bind(at)
+                .push(" where org_id = ")
+                .push_bind(ctx.org_id)
+                .push(" and id in ");
+            push_list(&mut qb, chunk.iter().copied());
+            qb.build().execute(&mut *conn).await?;
+        }
+        let time = Value::from(at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+        let changes = Changes::from([("deleted_at".to_owned(), Change { old: Value::Null, new: time })]);
+        let events: Vec<crate::events::NewEvent<'_>> = ids
+            .iter()
+            .map(|id| crate::events::NewEvent { object: spec.object, id: *id, action: EventAction::Deleted, changes: &changes, merged_ids: &[] })
+            .collect();
+        sql::append_events(conn, ctx, &events, at).await?;
+        let outcomes = found
+            .into_iter()
+            .map(|f| match f {
+                Ok((id, _)) => RowOutcome::ok(RowStatus::Deleted, id),
+                Err(error) => RowOutcome::error(error),
+            })
+            .collect();
+        Ok(crate::contacts::Written { outcomes, commit: true })
+    }
+
+    /// The live, visible record whose `column` is `value`, with its version.
+    async fn find_live(
+        conn: &mut Conn,
+        ctx: &AuthContext,
+        spec: &Spec,
+        column: &'static str,
+        fold: bool,
+        value: &str,
+        id: Option<Uuid>,
+    ) -> Result<Result<Option<(Uuid, i64)>, StoreError>, DbError> {
+        let mut qb = Builder::new("select t.id, t.version from ");
+        qb.push(spec.table).push(" t where t.org_id = ").push_bind(ctx.org_id).push(" and t.deleted_at is null and ");
+        match id {
+            Some(id) => {
+                qb.push("t.id = ").push_bind(id);
+            }
+            None if fold => {
+                qb.push("lower(t.").push(column).push(") = ").push_bind(value.to_lowercase());
+            }
+            None => {
+                qb.push("t.").push(column).push(" = ").push_bind(value.to_owned());
+            }
+        }
+        push_visibility(&mut qb, ctx, spec.object);
+        qb.push(" limit 1");
+        let row: Option<(Uuid, i64)> = qb.build_query_as().fetch_optional(&mut *conn).await?;
+        if row.is_some() {
+            return Ok(Ok(row));
+        }
+        // A merged record says where it went.
+        if let Some(id) = id {
+            let merged: Option<Option<Uuid>> = {
+                let mut qb = Builder::new("select merged_into from ");
+                qb.push(spec.table).push(" where org_id = ").push_bind(ctx.org_id).push(" and id = ").push_bind(id);
+                qb.build_query_scalar().fetch_optional(&mut *conn).await?
+            };
+            if let Some(into) = merged.flatten() {
+                return Ok(Err(StoreError::Merged { into }));
+            }
+        }
+        Ok(Ok(None))
     }
 
     /// The organization's custom field definitions of an object.

@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use rapport_domain::AuthContext;
-use rapport_domain::company::{Company, CompanyData, CompanyPatch};
+use rapport_domain::company::{Company, CompanyPatch};
 use rapport_domain::values::{self, LifecycleStage, Phone, PhoneKind, Tier};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -15,16 +15,22 @@ use crate::auth::{Create, Delete, Read, Require, Update, obj};
 use crate::error::{ApiError, FieldError};
 use crate::extract::Json;
 use crate::list::{ListQuery, PageParams};
-use crate::record::{IfMatch, created_record, nullable, ok_record};
+use crate::record::{IfMatch, nullable, ok_record};
 use crate::routes::records::{
     AddressBody, AddressInput, EventBody, HistoryList, MAX_NAME, MergeRequest, RecordListParams,
-    SearchRequest, changes_body, custom_object, parse_tags, patch_text,
+    SearchRequest, changes_body, custom_object, non_negative, optional_text, parse_tags,
+    patch_text,
 };
+use crate::routes::writes;
 use crate::state::AppState;
 use crate::validate::Check;
 
 pub fn configure(config: &mut ServiceConfig) {
     config
+        .service(upsert_company_by_external_id)
+        .service(get_company_by_external_id)
+        .service(batch_upsert_companies)
+        .service(batch_delete_companies)
         .service(list_companies)
         .service(create_company)
         .service(search_companies)
@@ -35,6 +41,31 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(restore_company)
         .service(company_history)
         .service(company_duplicates);
+}
+
+crate::resource!(CompanyResource {
+    object: Company,
+    path: "companies",
+    id_properties: [Id, ExternalId, Domain],
+    input: CompanyInput,
+    patch: CompanyPatch,
+    record: Company,
+    body: CompanyBody,
+    store: companies,
+    to_patch: |input, ctx| input.to_patch(ctx),
+});
+
+crate::integration_routes! {
+    module: company_integration,
+    resource: CompanyResource,
+    marker: Company,
+    tag: "companies",
+    input: CompanyInput,
+    body: CompanyBody,
+    put_external: (upsert_company_by_external_id, "/companies/external/{external_id}", "upsert_company_by_external_id", "Create or change a company by external id"),
+    get_external: (get_company_by_external_id, "/companies/external/{external_id}", "get_company_by_external_id", "Read a company by external id"),
+    batch_upsert: (batch_upsert_companies, "/companies/batch/upsert", "batch_upsert_companies", "Create or change up to 1,000 companies"),
+    batch_delete: (batch_delete_companies, "/companies/batch/delete", "batch_delete_companies", "Delete up to 1,000 companies"),
 }
 
 /// A company (account).
@@ -78,6 +109,13 @@ pub struct CompanyBody {
     pub created_by: Option<Uuid>,
     pub deleted_at: Option<DateTime<Utc>>,
     pub last_activity_at: Option<DateTime<Utc>>,
+    /// When the company's first paid or fulfilled order was placed.
+    pub first_order_at: Option<DateTime<Utc>>,
+    pub last_order_at: Option<DateTime<Utc>>,
+    /// Paid and fulfilled orders.
+    pub order_count: i64,
+    /// The sum of those orders' totals, in minor units.
+    pub revenue_minor: i64,
 }
 
 impl From<Company> for CompanyBody {
@@ -110,6 +148,10 @@ impl From<Company> for CompanyBody {
             created_by: company.created_by,
             deleted_at: company.deleted_at,
             last_activity_at: company.last_activity_at,
+            first_order_at: company.purchases.first_order_at,
+            last_order_at: company.purchases.last_order_at,
+            order_count: company.purchases.order_count,
+            revenue_minor: company.purchases.revenue_minor,
         }
     }
 }
@@ -161,6 +203,8 @@ pub struct CompanyInput {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Uuid>)]
     pub parent_company_id: Option<Option<Uuid>>,
+    /// The parent by your system's id, instead of `parent_company_id`.
+    pub parent_external_id: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Tier>)]
     pub tier: Option<Option<Tier>>,
@@ -182,19 +226,6 @@ pub struct CompanyInput {
     pub tags: Option<Option<Vec<String>>>,
     #[schema(value_type = Option<Object>)]
     pub custom: Option<Value>,
-}
-
-fn non_negative(check: &mut Check, field: &str, value: Option<Option<i64>>) -> Option<Option<i64>> {
-    if let Some(Some(n)) = value
-        && n < 0
-    {
-        check.push(FieldError::new(
-            field,
-            "out_of_range",
-            "must not be negative",
-        ));
-    }
-    value
 }
 
 impl CompanyInput {
@@ -257,6 +288,12 @@ impl CompanyInput {
                 .as_ref()
                 .map(|v| v.as_ref().map(|a| a.parse(&mut check, "address"))),
             parent_company_id: self.parent_company_id,
+            parent_external_id: optional_text(
+                &mut check,
+                "parent_external_id",
+                &self.parent_external_id,
+                255,
+            ),
             tier: self.tier,
             lifecycle_stage: self.lifecycle_stage,
             owner_id: self.owner_id,
@@ -349,29 +386,7 @@ async fn create_company(
     state: web::Data<AppState>,
     body: Json<CompanyInput>,
 ) -> Result<HttpResponse, ApiError> {
-    if body.name.is_none() {
-        return Err(ApiError::invalid(
-            "name",
-            "required",
-            "a company needs a name",
-        ));
-    }
-    let mut patch = body.to_patch(&auth.ctx)?;
-    if patch.owner_id.is_none() {
-        patch.owner_id = Some(Some(auth.ctx.user_id));
-    }
-    let custom = patch.custom.take().unwrap_or_default();
-    let data = CompanyData::default().apply(&patch);
-    let company = state
-        .store
-        .companies()
-        .create(&auth.ctx, data, custom)
-        .await?;
-    Ok(created_record(
-        format!("/v1/companies/{}", company.id),
-        company.version,
-        &CompanyBody::from(company),
-    ))
+    writes::create::<CompanyResource>(&state, &auth.ctx, &body).await
 }
 
 /// Read a company
@@ -419,13 +434,7 @@ async fn update_company(
     if_match: IfMatch,
     body: Json<CompanyInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let patch = body.to_patch(&auth.ctx)?;
-    let company = state
-        .store
-        .companies()
-        .update(&auth.ctx, *id, patch, if_match.0)
-        .await?;
-    Ok(ok_record(company.version, &CompanyBody::from(company)))
+    writes::update::<CompanyResource>(&state, &auth.ctx, *id, if_match, &body).await
 }
 
 /// Delete a company (restorable)

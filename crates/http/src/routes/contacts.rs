@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
-use rapport_domain::contact::{Contact, ContactData, ContactPatch};
+use rapport_domain::contact::{Contact, ContactPatch};
 use rapport_domain::values::LifecycleStage;
 use rapport_domain::{AuthContext, Email};
 use serde::{Deserialize, Serialize};
@@ -15,17 +15,22 @@ use crate::auth::{Create, Delete, Read, Require, Update, obj};
 use crate::error::ApiError;
 use crate::extract::Json;
 use crate::list::{ListQuery, PageParams};
-use crate::record::{IfMatch, created_record, nullable, ok_record};
+use crate::record::{IfMatch, nullable, ok_record};
 use crate::routes::records::{
     AddressBody, AddressInput, ConsentBody, ConsentInput, EventBody, HistoryList, MAX_NAME,
     MergeRequest, PhoneBody, PhoneInput, RecordListParams, SearchRequest, changes_body,
-    custom_object, parse_phones, parse_tags, patch_text,
+    custom_object, optional_text, parse_phones, parse_tags, patch_text,
 };
+use crate::routes::writes;
 use crate::state::AppState;
 use crate::validate::{self, Check};
 
 pub fn configure(config: &mut ServiceConfig) {
     config
+        .service(upsert_contact_by_external_id)
+        .service(get_contact_by_external_id)
+        .service(batch_upsert_contacts)
+        .service(batch_delete_contacts)
         .service(list_contacts)
         .service(create_contact)
         .service(search_contacts)
@@ -37,6 +42,31 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(contact_history)
         .service(contact_duplicates)
         .service(company_contacts);
+}
+
+crate::resource!(ContactResource {
+    object: Contact,
+    path: "contacts",
+    id_properties: [Id, ExternalId, Email],
+    input: ContactInput,
+    patch: ContactPatch,
+    record: Contact,
+    body: ContactBody,
+    store: contacts,
+    to_patch: |input, ctx| input.to_patch(ctx),
+});
+
+crate::integration_routes! {
+    module: contact_integration,
+    resource: ContactResource,
+    marker: Contact,
+    tag: "contacts",
+    input: ContactInput,
+    body: ContactBody,
+    put_external: (upsert_contact_by_external_id, "/contacts/external/{external_id}", "upsert_contact_by_external_id", "Create or change a contact by external id"),
+    get_external: (get_contact_by_external_id, "/contacts/external/{external_id}", "get_contact_by_external_id", "Read a contact by external id"),
+    batch_upsert: (batch_upsert_contacts, "/contacts/batch/upsert", "batch_upsert_contacts", "Create or change up to 1,000 contacts"),
+    batch_delete: (batch_delete_contacts, "/contacts/batch/delete", "batch_delete_contacts", "Delete up to 1,000 contacts"),
 }
 
 /// A contact.
@@ -81,6 +111,13 @@ pub struct ContactBody {
     pub created_by: Option<Uuid>,
     pub deleted_at: Option<DateTime<Utc>>,
     pub last_activity_at: Option<DateTime<Utc>>,
+    /// When the contact's first paid or fulfilled order was placed.
+    pub first_order_at: Option<DateTime<Utc>>,
+    pub last_order_at: Option<DateTime<Utc>>,
+    /// Paid and fulfilled orders.
+    pub order_count: i64,
+    /// The sum of those orders' totals, in minor units.
+    pub revenue_minor: i64,
 }
 
 impl From<Contact> for ContactBody {
@@ -113,6 +150,10 @@ impl From<Contact> for ContactBody {
             created_by: contact.created_by,
             deleted_at: contact.deleted_at,
             last_activity_at: contact.last_activity_at,
+            first_order_at: contact.purchases.first_order_at,
+            last_order_at: contact.purchases.last_order_at,
+            order_count: contact.purchases.order_count,
+            revenue_minor: contact.purchases.revenue_minor,
         }
     }
 }
@@ -157,6 +198,8 @@ pub struct ContactInput {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Uuid>)]
     pub company_id: Option<Option<Uuid>>,
+    /// The company by your system's id, instead of `company_id`.
+    pub company_external_id: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<LifecycleStage>)]
     pub lifecycle_stage: Option<Option<LifecycleStage>>,
@@ -223,6 +266,12 @@ impl ContactInput {
             phones,
             title: patch_text(&mut check, "title", &self.title, MAX_NAME),
             company_id: self.company_id,
+            company_external_id: optional_text(
+                &mut check,
+                "company_external_id",
+                &self.company_external_id,
+                255,
+            ),
             lifecycle_stage: self.lifecycle_stage,
             lead_source: patch_text(&mut check, "lead_source", &self.lead_source, MAX_NAME),
             owner_id: self.owner_id,
@@ -365,22 +414,7 @@ async fn create_contact(
     state: web::Data<AppState>,
     body: Json<ContactInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut patch = body.to_patch(&auth.ctx)?;
-    if patch.owner_id.is_none() {
-        patch.owner_id = Some(Some(auth.ctx.user_id));
-    }
-    let custom = patch.custom.take().unwrap_or_default();
-    let data = ContactData::default().apply(&patch, Utc::now());
-    let contact = state
-        .store
-        .contacts()
-        .create(&auth.ctx, data, custom)
-        .await?;
-    Ok(created_record(
-        format!("/v1/contacts/{}", contact.id),
-        contact.version,
-        &ContactBody::from(contact),
-    ))
+    writes::create::<ContactResource>(&state, &auth.ctx, &body).await
 }
 
 /// Read a contact
@@ -432,13 +466,7 @@ async fn update_contact(
     if_match: IfMatch,
     body: Json<ContactInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let patch = body.to_patch(&auth.ctx)?;
-    let contact = state
-        .store
-        .contacts()
-        .update(&auth.ctx, *id, patch, if_match.0)
-        .await?;
-    Ok(ok_record(contact.version, &ContactBody::from(contact)))
+    writes::update::<ContactResource>(&state, &auth.ctx, *id, if_match, &body).await
 }
 
 /// Delete a contact (restorable)

@@ -13,10 +13,13 @@ pub mod custom_fields;
 pub mod docs;
 pub mod me;
 pub mod ops;
+pub mod orders;
 pub mod organization;
+pub mod products;
 pub mod records;
 pub mod teams;
 pub mod users;
+pub mod writes;
 
 pub fn configure(config: &mut ServiceConfig) {
     config
@@ -33,6 +36,8 @@ pub fn configure(config: &mut ServiceConfig) {
                 .configure(audit_log::configure)
                 .configure(custom_fields::configure)
                 .configure(companies::configure)
-                .configure(contacts::configure),
+                .configure(contacts::configure)
+                .configure(products::configure)
+                .configure(orders::configure),
         );
 }

@@ -242,6 +242,24 @@ pub fn patch_text(
     })
 }
 
+/// A nullable whole number that must not be negative.
+pub fn non_negative(
+    check: &mut Check,
+    field: &str,
+    value: Option<Option<i64>>,
+) -> Option<Option<i64>> {
+    if let Some(Some(n)) = value
+        && n < 0
+    {
+        check.push(FieldError::new(
+            field,
+            "out_of_range",
+            "must not be negative",
+        ));
+    }
+    value
+}
+
 pub fn parse_tags(check: &mut Check, tags: &[String]) -> Vec<String> {
     check.field("tags", values::tags(tags)).unwrap_or_default()
 }
@@ -339,6 +357,10 @@ impl RecordListParams {
 
     pub fn eq(field: &str, value: Value) -> RawFilter {
         condition(field, Op::Eq, value)
+    }
+
+    pub fn condition(field: &str, op: Op, value: Value) -> RawFilter {
+        condition(field, op, value)
     }
 }
 
