@@ -76,8 +76,9 @@ alter table companies add column revenue_minor integer not null default 0;
 -- Idempotency keys, per credential. committed_at is written inside the business transaction,
 -- so a retry after a crash knows whether the first attempt's writes happened.
 create table idempotency_keys (
-    credential       text not null,
+    credential       text not null,           -- key:<api key id> or user:<user id>
     key              text not null,
+    org_id           blob not null references organizations (id),
     request_hash     text not null,
     locked_at        text not null,
     committed_at     text,

@@ -14,6 +14,7 @@ mod contacts;
 mod custom_fields;
 mod docs;
 mod errors;
+mod idempotency;
 mod identity;
 mod merge;
 mod ops;

@@ -228,6 +228,8 @@ pub struct AuthContext {
     pub settings: OrganizationSettings,
     /// The client's address, for the audit log.
     pub ip: Option<String>,
+    /// The request's `Idempotency-Key`, when it has one.
+    pub idempotency: Option<crate::idempotency::IdempotencyRef>,
 }
 
 /// The records of one object a context may see.
@@ -330,6 +332,7 @@ mod tests {
             credential: Credential::System,
             settings,
             ip: None,
+            idempotency: None,
         }
     }
 

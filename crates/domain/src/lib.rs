@@ -8,6 +8,7 @@ pub mod contact;
 pub mod custom_field;
 pub mod email;
 pub mod error;
+pub mod idempotency;
 pub mod identity;
 pub mod iso;
 pub mod object;

@@ -14,6 +14,7 @@ use crate::company::{Company, CompanyPatch};
 use crate::contact::{Contact, ContactPatch};
 use crate::custom_field::{CustomFieldDef, CustomFieldPatch, NewCustomField};
 use crate::email::Email;
+use crate::idempotency::{Claim, StoredResponse};
 use crate::identity::{
     ApiKey, AuditEntry, AuditFilter, ClientInfo, KeyUse, LoginCandidate, NewApiKey,
     NewRefreshToken, NewTeam, NewUser, Organization, OrganizationPatch, Principal, RefreshOutcome,
@@ -92,6 +93,7 @@ pub trait Store: Send + Sync + 'static {
     fn companies(&self) -> &dyn CompanyStore;
     fn products(&self) -> &dyn ProductStore;
     fn orders(&self) -> &dyn OrderStore;
+    fn idempotency(&self) -> &dyn IdempotencyStore;
 }
 
 /// Authentication: the only calls made before the caller is known.
@@ -453,4 +455,33 @@ pub trait OrderStore: Send + Sync {
         id: Uuid,
         page: &PageRequest,
     ) -> Result<Page<RecordEvent>, StoreError>;
+}
+
+/// Idempotency keys, per credential (the key's or the user's id: globally unique, so one
+/// tenant's keys never meet another's).
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` for a request whose method, path and body hash to `request_hash`. An
+    /// unanswered attempt locked before `stale_before` is taken over.
+    async fn claim(
+        &self,
+        org_id: Uuid,
+        credential: &str,
+        key: &str,
+        request_hash: &str,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Claim, StoreError>;
+    /// Keeps the response for replays.
+    async fn complete(
+        &self,
+        credential: &str,
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError>;
+    /// Forgets a claim whose attempt wrote nothing and answered nothing worth keeping (a 5xx, a
+    /// 429), so that a retry runs again.
+    async fn release(&self, credential: &str, key: &str) -> Result<(), StoreError>;
+    /// Deletes the keys past their time; answers how many.
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }

@@ -98,7 +98,15 @@ pub fn rate_limit_headers(info: &RateLimitInfo, headers: &mut header::HeaderMap)
     }
 }
 
-async fn authenticate(req: HttpRequest) -> Result<AuthContext, ApiError> {
+/// A caller already authenticated by a middleware (the idempotency layer), for the
+/// extractors to take instead of authenticating again.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub AuthContext);
+
+pub(crate) async fn authenticate(req: HttpRequest) -> Result<AuthContext, ApiError> {
+    if let Some(Authenticated(ctx)) = req.extensions().get::<Authenticated>() {
+        return Ok(ctx.clone());
+    }
     let state = req
         .app_data::<web::Data<AppState>>()
         .cloned()
@@ -139,6 +147,7 @@ async fn authenticate(req: HttpRequest) -> Result<AuthContext, ApiError> {
             },
             settings: principal.settings,
             ip,
+            idempotency: None,
         });
     }
 
@@ -167,6 +176,7 @@ async fn authenticate(req: HttpRequest) -> Result<AuthContext, ApiError> {
         },
         settings: principal.settings,
         ip,
+        idempotency: None,
     })
 }
 

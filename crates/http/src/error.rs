@@ -94,6 +94,8 @@ error_codes! {
         "The write collides with existing data (a unique value, a state that forbids it).";
     LastOwner => CONFLICT, "last_owner", "Last owner",
         "The change would leave the organization without an active owner.";
+    IdempotencyRequestInProgress => CONFLICT, "idempotency_request_in_progress", "Request in progress",
+        "A request with this `Idempotency-Key` is still running; retry after `Retry-After` seconds.";
     DuplicateEmail => CONFLICT, "duplicate_email", "Duplicate email",
         "Another live contact already has this email; `existing_id` names it.";
     VersionMismatch => PRECONDITION_FAILED, "version_mismatch", "Version mismatch",
@@ -104,6 +106,8 @@ error_codes! {
         "The body is not sent as `application/json`.";
     ValidationFailed => UNPROCESSABLE_ENTITY, "validation_failed", "Invalid input",
         "Some input is invalid: a wrong type, a missing or unknown field, a bad value; `errors` lists each.";
+    IdempotencyKeyReused => UNPROCESSABLE_ENTITY, "idempotency_key_reused", "Idempotency key reused",
+        "This `Idempotency-Key` was used with a different request (method, path or body); use a new key.";
     NotApplied => FAILED_DEPENDENCY, "not_applied", "Not applied",
         "A batch row that was valid but not written: another row failed and the batch is `all_or_none`.";
     RateLimited => TOO_MANY_REQUESTS, "rate_limited", "Too many requests",

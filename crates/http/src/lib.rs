@@ -12,6 +12,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod fallback;
+pub mod idempotency;
 pub mod list;
 pub mod metrics;
 pub mod observe;
@@ -52,6 +53,7 @@ pub fn app(
         }))
         .app_data(state)
         .default_service(web::to(fallback::not_routed))
+        .wrap(from_fn(idempotency::idempotency))
         .wrap(Condition::new(cors.is_some(), cors.unwrap_or_default()))
         .wrap(from_fn(observe::observe))
 }

@@ -5,8 +5,9 @@
 use actix_web::App;
 use serde_json::json;
 use utoipa::OpenApi;
+use utoipa::openapi::Required;
 use utoipa::openapi::header::{Header, HeaderBuilder};
-use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
@@ -179,6 +180,12 @@ fn apply_conventions(document: &mut utoipa::openapi::OpenApi) {
             ),
         ),
         ("Location", string_header("The URL of the created record.")),
+        (
+            "Idempotent-Replayed",
+            string_header(
+                "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`.",
+            ),
+        ),
     ];
     for (name, header) in headers {
         components.headers.insert(name.into(), RefOr::T(header));
@@ -209,6 +216,19 @@ fn apply_conventions(document: &mut utoipa::openapi::OpenApi) {
         .collect();
 
     for (path, item) in document.paths.paths.iter_mut() {
+        for (method, operation) in [
+            ("post", &mut item.post),
+            ("put", &mut item.put),
+            ("patch", &mut item.patch),
+            ("delete", &mut item.delete),
+        ] {
+            if let Some(operation) = operation
+                && path.starts_with("/v1/")
+                && !path.starts_with("/v1/auth/")
+            {
+                document_idempotency(method, operation);
+            }
+        }
         for operation in operations_mut(item) {
             apply_operation_conventions(path, operation, &versioned);
         }
@@ -276,6 +296,52 @@ pub(crate) fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut O
 
 fn is_public(operation: &Operation) -> bool {
     matches!(&operation.security, Some(reqs) if reqs.iter().all(|r| *r == SecurityRequirement::default()))
+}
+
+/// Writes take an `Idempotency-Key`; their answers may be replays.
+fn document_idempotency(method: &str, operation: &mut Operation) {
+    let parameter = ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(format!(
+            "Makes a retried {} safe: the same key with the same request answers the first \
+             response again (with `Idempotent-Replayed: true`), with another request 422 \
+             `idempotency_key_reused`, while the first still runs 409 \
+             `idempotency_request_in_progress`. Per credential, kept 24 hours. 1 to 255 \
+             printable ASCII characters; a UUID is a good key.",
+            method.to_uppercase()
+        )))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(255)),
+        ))
+        .build();
+    operation
+        .parameters
+        .get_or_insert_with(Vec::new)
+        .push(RefOr::T(parameter));
+    let responses = &mut operation.responses.responses;
+    responses.entry("409".to_owned()).or_insert_with(|| {
+        RefOr::Ref(Ref::from_response_name(
+            ErrorCode::IdempotencyRequestInProgress.response_name(),
+        ))
+    });
+    responses.entry("422".to_owned()).or_insert_with(|| {
+        RefOr::Ref(Ref::from_response_name(
+            ErrorCode::IdempotencyKeyReused.response_name(),
+        ))
+    });
+    for (status, response) in responses.iter_mut() {
+        if let (true, RefOr::T(response)) = (status.starts_with('2'), response) {
+            response
+                .headers
+                .entry("Idempotent-Replayed".into())
+                .or_insert_with(|| RefOr::Ref(header_ref("Idempotent-Replayed")));
+        }
+    }
 }
 
 fn apply_operation_conventions(

@@ -35,6 +35,11 @@ pub struct HttpSettings {
     pub rate_limit_per_minute: u32,
     /// How long a refresh token stays valid without being used.
     pub refresh_token_ttl_days: i64,
+    /// The largest file upload (CSV imports), in bytes.
+    pub upload_limit: usize,
+    /// An attempt with an idempotency key that has not answered after this many seconds is
+    /// taken for crashed: a retry takes it over.
+    pub idempotency_stale_seconds: i64,
 }
 
 impl Default for HttpSettings {
@@ -45,6 +50,8 @@ impl Default for HttpSettings {
             signup_open: true,
             rate_limit_per_minute: 6000,
             refresh_token_ttl_days: 30,
+            upload_limit: 100 * 1024 * 1024,
+            idempotency_stale_seconds: 60,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod config;
+mod maintenance;
 mod startup;
 pub mod telemetry;
 

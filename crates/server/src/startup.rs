@@ -9,6 +9,7 @@ use rapport_auth::{SigningKey, Tokens};
 use rapport_domain::Store;
 use rapport_http::{AppState, HttpSettings};
 use rapport_storage::SqlStore;
+use tokio::task::JoinHandle;
 
 use crate::config::{Config, SignupPolicy};
 
@@ -23,6 +24,8 @@ pub struct Application {
     port: u16,
     store: SqlStore,
     signing_key: SigningKey,
+    /// Work beside the HTTP server (housekeeping, webhook delivery, imports).
+    background: Vec<JoinHandle<()>>,
 }
 
 /// Opens the database the configuration names and applies pending migrations.
@@ -60,6 +63,7 @@ impl Application {
         };
         let tokens = Tokens::new(&signing_key, config.access_token_ttl);
         let shared: Arc<dyn Store> = Arc::new(store.clone());
+        let background = vec![crate::maintenance::spawn(shared.clone())];
         let state = web::Data::new(AppState::new(shared, settings, tokens));
         let server = HttpServer::new(move || rapport_http::app(state.clone()))
             .workers(config.workers)
@@ -78,6 +82,7 @@ impl Application {
             port,
             store,
             signing_key,
+            background,
         })
     }
 
@@ -96,6 +101,9 @@ impl Application {
     /// Serves until SIGTERM or SIGINT; in-flight requests finish, then the pools close.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        for task in &self.background {
+            task.abort();
+        }
         self.store.close().await;
         tracing::info!("rapport stopped");
         result

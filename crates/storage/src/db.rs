@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rapport_domain::store::{
-    ApiKeyStore, AuditStore, AuthStore, CompanyStore, ContactStore, CustomFieldStore, OrderStore,
-    OrganizationStore, ProductStore, TeamStore, UserStore,
+    ApiKeyStore, AuditStore, AuthStore, CompanyStore, ContactStore, CustomFieldStore,
+    IdempotencyStore, OrderStore, OrganizationStore, ProductStore, TeamStore, UserStore,
 };
 use rapport_domain::{Backend, PoolStats, Readiness, Store, StoreError};
 use sqlx::migrate::Migrator;
@@ -320,6 +320,10 @@ impl Store for SqlStore {
     }
 
     fn orders(&self) -> &dyn OrderStore {
+        self
+    }
+
+    fn idempotency(&self) -> &dyn IdempotencyStore {
         self
     }
 }

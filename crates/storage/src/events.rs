@@ -109,6 +109,16 @@ per_backend! {
             });
             qb.build().execute(&mut *conn).await?;
         }
+        if let Some(idempotency) = &ctx.idempotency {
+            let written: Vec<_> = events.iter().map(|e| (e.object, e.id, e.action)).collect();
+            sqlx::query(crate::idempotency::MARK_COMMITTED)
+                .bind(&idempotency.credential)
+                .bind(&idempotency.key)
+                .bind(at)
+                .bind(crate::idempotency::committed_json(&written))
+                .execute(&mut *conn)
+                .await?;
+        }
         Ok(())
     }
 

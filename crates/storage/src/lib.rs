@@ -19,6 +19,7 @@ mod custom_fields;
 mod dialect;
 mod error;
 mod events;
+mod idempotency;
 mod instance;
 mod orders;
 mod organizations;

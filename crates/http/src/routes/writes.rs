@@ -300,7 +300,19 @@ pub async fn create<R: Resource>(
     input: &R::Input,
 ) -> Result<HttpResponse, ApiError> {
     let patch = R::patch(input, ctx)?;
-    let (_, id) = write_one::<R>(state, ctx, RowTarget::Create, patch).await?;
+    // A retry of an attempt that created the record and then failed to answer.
+    let recovered = ctx
+        .idempotency
+        .as_ref()
+        .and_then(|i| i.recovered_creation(R::OBJECT));
+    let id = match recovered {
+        Some(id) => id,
+        None => {
+            write_one::<R>(state, ctx, RowTarget::Create, patch)
+                .await?
+                .1
+        }
+    };
     let record = R::get(state.store.as_ref(), ctx, id).await?;
     Ok(created_record(
         location::<R>(id),
