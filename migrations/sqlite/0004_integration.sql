@@ -1,5 +1,5 @@
 -- Integration: products and orders (purchase history) with purchase aggregates on contacts
--- and companies; idempotency keys; webhooks with their deliveries and
+-- and companies; the change feed's time index; idempotency keys; webhooks with their deliveries and
 -- attempts; import jobs.
 
 create table products (
@@ -72,6 +72,10 @@ alter table companies add column first_order_at text;
 alter table companies add column last_order_at text;
 alter table companies add column order_count integer not null default 0;
 alter table companies add column revenue_minor integer not null default 0;
+
+-- The change feed serves the events of the last RAPPORT_CHANGE_RETENTION_DAYS days: it finds
+-- where that window starts by time.
+create index events_time on events (org_id, occurred_at);
 
 -- Idempotency keys, per credential. committed_at is written inside the business transaction,
 -- so a retry after a crash knows whether the first attempt's writes happened.

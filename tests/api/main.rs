@@ -8,6 +8,7 @@ mod helpers;
 
 mod access;
 mod batch;
+mod changes;
 mod cli;
 mod companies;
 mod contacts;

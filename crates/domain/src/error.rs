@@ -61,6 +61,9 @@ pub enum StoreError {
     /// was all or none.
     #[error("not written: another row of the batch failed")]
     NotApplied,
+    /// A change-feed cursor older than the feed's retention: changes after it are gone.
+    #[error("the cursor is older than the change feed's retention")]
+    CursorExpired,
     /// The database cannot be reached or the pool is closed: retrying later may succeed.
     #[error("database unavailable: {0}")]
     Unavailable(String),

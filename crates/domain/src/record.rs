@@ -106,6 +106,16 @@ pub struct RecordEvent {
     pub merged_ids: Vec<Uuid>,
 }
 
+/// A page of the change feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangePage {
+    pub events: Vec<RecordEvent>,
+    pub has_more: bool,
+    /// Where the next poll starts: the last event's sequence number, or — when every event
+    /// up to now has been read — the newest one, so that a filtered feed moves on too.
+    pub position: i64,
+}
+
 /// Why two records look like the same customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

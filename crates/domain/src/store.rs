@@ -25,7 +25,7 @@ use crate::order::{Order, OrderPatch};
 use crate::page::{Page, PageRequest};
 use crate::product::{Product, ProductPatch};
 use crate::query::RawFilter;
-use crate::record::{Duplicate, MergeOutcome, RecordEvent};
+use crate::record::{ChangePage, Duplicate, MergeOutcome, RecordEvent};
 use crate::write::{RowOutcome, RowTarget, WriteRow};
 
 /// Which database engine serves the store.
@@ -94,6 +94,7 @@ pub trait Store: Send + Sync + 'static {
     fn products(&self) -> &dyn ProductStore;
     fn orders(&self) -> &dyn OrderStore;
     fn idempotency(&self) -> &dyn IdempotencyStore;
+    fn changes(&self) -> &dyn ChangeStore;
 }
 
 /// Authentication: the only calls made before the caller is known.
@@ -484,4 +485,20 @@ pub trait IdempotencyStore: Send + Sync {
     async fn release(&self, credential: &str, key: &str) -> Result<(), StoreError>;
     /// Deletes the keys past their time; answers how many.
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// The change feed: the event log of the caller's organization in sequence (= commit) order.
+#[async_trait]
+pub trait ChangeStore: Send + Sync {
+    /// Up to `limit` events after sequence number `after` (none: from the oldest event kept
+    /// for the feed, the first at or after `kept_since`), of these objects, oldest first.
+    /// `CursorExpired` when events after `after` are older than `kept_since`.
+    async fn changes(
+        &self,
+        ctx: &AuthContext,
+        after: Option<i64>,
+        limit: u32,
+        objects: &[ObjectType],
+        kept_since: DateTime<Utc>,
+    ) -> Result<ChangePage, StoreError>;
 }

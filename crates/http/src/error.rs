@@ -100,6 +100,8 @@ error_codes! {
         "Another live contact already has this email; `existing_id` names it.";
     VersionMismatch => PRECONDITION_FAILED, "version_mismatch", "Version mismatch",
         "`If-Match` names a version other than the record's current one; nothing was changed.";
+    CursorExpired => GONE, "cursor_expired", "Cursor expired",
+        "The change-feed cursor is older than the feed's retention; start again without `after` and reconcile.";
     PayloadTooLarge => PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large",
         "The body is larger than the configured limit (1 MiB by default).";
     UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type",
@@ -414,6 +416,10 @@ impl From<StoreError> for ApiError {
             StoreError::NotApplied => ApiError::new(
                 ErrorCode::NotApplied,
                 "This row is valid but was not written: another row failed and the batch is all or none.",
+            ),
+            StoreError::CursorExpired => ApiError::new(
+                ErrorCode::CursorExpired,
+                "Changes after this cursor are older than the feed keeps; start again without `after` and reconcile with a full list.",
             ),
             StoreError::LastOwner => ApiError::new(
                 ErrorCode::LastOwner,

@@ -40,6 +40,8 @@ pub struct HttpSettings {
     /// An attempt with an idempotency key that has not answered after this many seconds is
     /// taken for crashed: a retry takes it over.
     pub idempotency_stale_seconds: i64,
+    /// Days the change feed serves.
+    pub change_retention_days: u32,
 }
 
 impl Default for HttpSettings {
@@ -52,6 +54,7 @@ impl Default for HttpSettings {
             refresh_token_ttl_days: 30,
             upload_limit: 100 * 1024 * 1024,
             idempotency_stale_seconds: 60,
+            change_retention_days: 30,
         }
     }
 }

@@ -59,6 +59,7 @@ impl Application {
             cors_origins: config.cors_origins.clone(),
             signup_open: config.signup == SignupPolicy::Open,
             rate_limit_per_minute: config.rate_limit_per_minute,
+            change_retention_days: config.change_retention_days,
             ..HttpSettings::default()
         };
         let tokens = Tokens::new(&signing_key, config.access_token_ttl);

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rapport_domain::store::{
-    ApiKeyStore, AuditStore, AuthStore, CompanyStore, ContactStore, CustomFieldStore,
+    ApiKeyStore, AuditStore, AuthStore, ChangeStore, CompanyStore, ContactStore, CustomFieldStore,
     IdempotencyStore, OrderStore, OrganizationStore, ProductStore, TeamStore, UserStore,
 };
 use rapport_domain::{Backend, PoolStats, Readiness, Store, StoreError};
@@ -324,6 +324,10 @@ impl Store for SqlStore {
     }
 
     fn idempotency(&self) -> &dyn IdempotencyStore {
+        self
+    }
+
+    fn changes(&self) -> &dyn ChangeStore {
         self
     }
 }

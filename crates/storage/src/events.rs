@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use rapport_domain::page::{Cursor, Page, PageRequest};
-use rapport_domain::record::{Changes, EventAction, RecordEvent};
+use rapport_domain::record::{ChangePage, Changes, EventAction, RecordEvent};
 use rapport_domain::{AuthContext, ObjectType, StoreError};
 use serde_json::Value;
 use sqlx::types::Json;
@@ -32,6 +32,15 @@ pub(crate) struct NewEvent<'a> {
     pub changes: &'a Changes,
     pub merged_ids: &'a [Uuid],
 }
+
+const FEED_COLUMNS: &str = "select seq, object_type, object_id, action, changes, merged_ids, \
+     actor_id, api_key_id, occurred_at from events where org_id = ";
+/// The first event after a cursor: when it is older than the retention, the cursor expired.
+const NEXT_AFTER: &str =
+    "select occurred_at from events where org_id = $1 and seq > $2 order by seq limit 1";
+const NEWEST: &str = "select coalesce(max(seq), 0) from events where org_id = $1";
+/// Where the feed starts without a cursor: just before the oldest event it keeps.
+const START: &str = "select min(seq) from events where org_id = $1 and occurred_at >= $2";
 
 #[derive(sqlx::FromRow)]
 struct EventRow {
@@ -63,6 +72,81 @@ impl TryFrom<EventRow> for RecordEvent {
             api_key_id: row.api_key_id,
             occurred_at: row.occurred_at,
             merged_ids: row.merged_ids.map(|j| j.0).unwrap_or_default(),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl rapport_domain::store::ChangeStore for crate::SqlStore {
+    #[tracing::instrument(skip_all, fields(org = %ctx.org_id, after, limit))]
+    async fn changes(
+        &self,
+        ctx: &AuthContext,
+        after: Option<i64>,
+        limit: u32,
+        objects: &[ObjectType],
+        kept_since: DateTime<Utc>,
+    ) -> Result<ChangePage, StoreError> {
+        on_db!(&self.db, read, |pool, sql| {
+            // Read first: every event up to it has committed, so a feed that finds nothing
+            // more of its objects may move on to it.
+            let newest: i64 = sqlx::query_scalar(NEWEST)
+                .bind(ctx.org_id)
+                .fetch_one(pool)
+                .await?;
+            let after = match after {
+                Some(after) if after > newest => {
+                    return Err(StoreError::Invalid(vec![rapport_domain::FieldIssue::new(
+                        "after",
+                        "invalid_value",
+                        "is ahead of this organization's feed: not a cursor it issued",
+                    )])
+                    .into());
+                }
+                Some(after) => {
+                    let next: Option<DateTime<Utc>> = sqlx::query_scalar(NEXT_AFTER)
+                        .bind(ctx.org_id)
+                        .bind(after)
+                        .fetch_optional(pool)
+                        .await?;
+                    if next.is_some_and(|at| at < kept_since) {
+                        return Err(StoreError::CursorExpired.into());
+                    }
+                    after
+                }
+                None => {
+                    let first: Option<i64> = sqlx::query_scalar(START)
+                        .bind(ctx.org_id)
+                        .bind(kept_since)
+                        .fetch_one(pool)
+                        .await?;
+                    first.map_or(newest, |seq| seq - 1)
+                }
+            };
+            let mut qb = sql::Builder::new(FEED_COLUMNS);
+            qb.push_bind(ctx.org_id)
+                .push(" and seq > ")
+                .push_bind(after);
+            if !objects.is_empty() {
+                qb.push(" and object_type in ");
+                sql::push_list(&mut qb, objects.iter().map(|o| o.as_str()));
+            }
+            qb.push(" order by seq limit ")
+                .push_bind(i64::from(limit) + 1);
+            let rows: Vec<EventRow> = qb.build_query_as().fetch_all(pool).await?;
+            let has_more = rows.len() > limit as usize;
+            let events = rows
+                .into_iter()
+                .take(limit as usize)
+                .map(RecordEvent::try_from)
+                .collect::<Result<Vec<_>, _>>()?;
+            let last = events.last().map_or(after, |e| e.seq);
+            let position = if has_more { last } else { last.max(newest) };
+            Ok(ChangePage {
+                events,
+                has_more,
+                position,
+            })
         })
     }
 }

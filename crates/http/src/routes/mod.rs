@@ -7,6 +7,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub mod api_keys;
 pub mod audit_log;
 pub mod auth;
+pub mod changes;
 pub mod companies;
 pub mod contacts;
 pub mod custom_fields;
@@ -38,6 +39,7 @@ pub fn configure(config: &mut ServiceConfig) {
                 .configure(companies::configure)
                 .configure(contacts::configure)
                 .configure(products::configure)
-                .configure(orders::configure),
+                .configure(orders::configure)
+                .configure(changes::configure),
         );
 }

@@ -508,7 +508,7 @@ impl SearchRequest {
 }
 
 /// A field's value before and after a change.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ChangeBody {
     #[schema(value_type = Object)]
     pub old: Value,
