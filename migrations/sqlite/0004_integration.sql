@@ -132,6 +132,8 @@ create table webhook_deliveries (
 );
 create index webhook_deliveries_due on webhook_deliveries (status, next_attempt_at);
 create index webhook_deliveries_webhook on webhook_deliveries (webhook_id, id);
+-- One delivery per event and webhook, whichever process dispatches.
+create unique index webhook_deliveries_event on webhook_deliveries (webhook_id, event_seq);
 create index webhook_deliveries_record on webhook_deliveries (webhook_id, object_id, event_seq);
 
 create table webhook_attempts (

@@ -168,6 +168,7 @@ mod blocking {
     /// A GET from a plain thread, for tests that are not async.
     pub fn get(url: &str) -> serde_json::Value {
         let url = url.to_owned();
+        rapport::webhooks::install_tls_provider();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -181,6 +181,7 @@ impl TestApp {
         let store = app.store().clone();
         let signing_key = app.signing_key().clone();
         tokio::spawn(app.run_until_stopped());
+        rapport::webhooks::install_tls_provider();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::none())
@@ -194,6 +195,21 @@ impl TestApp {
             signing_key,
             database,
         })
+    }
+
+    /// Starts a second server process on this app's database, as a cluster's second node
+    /// would be; answers its address.
+    pub async fn spawn_sibling(&self, configure: impl FnOnce(&mut Config)) -> String {
+        let mut config = Config::with_database(DatabaseUrl::parse(&self.database.url).unwrap());
+        config.bind = "127.0.0.1:0".parse().unwrap();
+        config.workers = 1;
+        configure(&mut config);
+        let app = Application::build(config)
+            .await
+            .expect("the sibling starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        address
     }
 
     pub fn url(&self, path: &str) -> String {

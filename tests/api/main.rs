@@ -21,4 +21,6 @@ mod merge;
 mod ops;
 mod orders;
 mod products;
+mod receiver;
 mod search;
+mod webhooks;

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 pub const API_KEY_PREFIX: &str = "rpk_";
 pub const REFRESH_TOKEN_PREFIX: &str = "rrt_";
+pub const WEBHOOK_SECRET_PREFIX: &str = "whsec_";
 /// Characters of a key shown to identify it: `rpk_` and the first 8 random ones.
 pub const DISPLAY_PREFIX_LEN: usize = API_KEY_PREFIX.len() + 8;
 
@@ -30,6 +31,29 @@ pub fn new_refresh_token() -> Result<String, RandomError> {
     Ok(format!("{REFRESH_TOKEN_PREFIX}{}", random_text()?))
 }
 
+/// A new webhook signing secret: `whsec_` and 43 URL-safe characters.
+pub fn new_webhook_secret() -> Result<String, RandomError> {
+    Ok(format!("{WEBHOOK_SECRET_PREFIX}{}", random_text()?))
+}
+
+/// The `Rapport-Signature` header of a webhook body sent at `timestamp` (Unix seconds):
+/// `t=<timestamp>,v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`.
+pub fn webhook_signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let digest: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("t={timestamp},v1={digest}")
+}
+
 /// The lowercase hex SHA-256 under which a secret is stored and looked up.
 pub fn storage_hash(secret: &str) -> String {
     Sha256::digest(secret.as_bytes())
@@ -46,6 +70,35 @@ pub fn display_prefix(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_webhook_signature_is_the_hmac_of_time_dot_body() {
+        // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
+        let signature = webhook_signature("Jefe", 0, b"what do ya want for nothing?");
+        assert_eq!(
+            signature,
+            "t=0,v1=".to_owned() + &hmac_of("Jefe", b"0.what do ya want for nothing?")
+        );
+        assert_ne!(
+            signature,
+            webhook_signature("Jefe", 1, b"what do ya want for nothing?")
+        );
+        assert_eq!(
+            hmac_of("Jefe", b"what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    fn hmac_of(key: &str, data: &[u8]) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.as_bytes()).unwrap();
+        mac.update(data);
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
 
     #[test]
     fn keys_have_their_prefix_and_differ() {

@@ -92,8 +92,14 @@ pub mod audit_action {
     pub const API_KEY_CREATED: &str = "api_key.created";
     pub const API_KEY_REVOKED: &str = "api_key.revoked";
     pub const ORGANIZATION_UPDATED: &str = "organization.updated";
+    pub const WEBHOOK_CREATED: &str = "webhook.created";
+    pub const WEBHOOK_UPDATED: &str = "webhook.updated";
+    pub const WEBHOOK_DELETED: &str = "webhook.deleted";
+    pub const WEBHOOK_SECRET_ROTATED: &str = "webhook.secret_rotated";
+    /// By Rapport: the receiver answered 410 Gone.
+    pub const WEBHOOK_DISABLED: &str = "webhook.disabled";
 
-    pub const ALL: [&str; 14] = [
+    pub const ALL: [&str; 19] = [
         SIGNUP,
         LOGIN,
         LOGIN_FAILED,
@@ -108,6 +114,11 @@ pub mod audit_action {
         API_KEY_CREATED,
         API_KEY_REVOKED,
         ORGANIZATION_UPDATED,
+        WEBHOOK_CREATED,
+        WEBHOOK_UPDATED,
+        WEBHOOK_DELETED,
+        WEBHOOK_SECRET_ROTATED,
+        WEBHOOK_DISABLED,
     ];
 }
 

@@ -19,6 +19,7 @@ pub mod query;
 pub mod record;
 pub mod store;
 pub mod values;
+pub mod webhook;
 pub mod write;
 
 pub use access::{Action, AuthContext, Credential, RecordFilter, Role, Scope, Visibility};

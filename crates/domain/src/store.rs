@@ -26,6 +26,9 @@ use crate::page::{Page, PageRequest};
 use crate::product::{Product, ProductPatch};
 use crate::query::RawFilter;
 use crate::record::{ChangePage, Duplicate, MergeOutcome, RecordEvent};
+use crate::webhook::{
+    Attempt, AttemptOutcome, Delivery, DeliveryJob, NewWebhook, Webhook, WebhookPatch,
+};
 use crate::write::{RowOutcome, RowTarget, WriteRow};
 
 /// Which database engine serves the store.
@@ -95,6 +98,8 @@ pub trait Store: Send + Sync + 'static {
     fn orders(&self) -> &dyn OrderStore;
     fn idempotency(&self) -> &dyn IdempotencyStore;
     fn changes(&self) -> &dyn ChangeStore;
+    fn webhooks(&self) -> &dyn WebhookStore;
+    fn webhook_queue(&self) -> &dyn WebhookQueue;
 }
 
 /// Authentication: the only calls made before the caller is known.
@@ -501,4 +506,81 @@ pub trait ChangeStore: Send + Sync {
         objects: &[ObjectType],
         kept_since: DateTime<Utc>,
     ) -> Result<ChangePage, StoreError>;
+}
+
+/// Webhooks of the caller's organization (owners and admins manage them).
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    async fn list(
+        &self,
+        ctx: &AuthContext,
+        page: &PageRequest,
+    ) -> Result<Page<Webhook>, StoreError>;
+    async fn get(&self, ctx: &AuthContext, id: Uuid) -> Result<Webhook, StoreError>;
+    /// Creates the webhook; it receives the events committed after this moment.
+    async fn create(
+        &self,
+        ctx: &AuthContext,
+        webhook: NewWebhook,
+        secret: String,
+    ) -> Result<Webhook, StoreError>;
+    /// Switching a webhook on again (or clearing why Rapport switched it off) starts its
+    /// deliveries at the events committed from then on.
+    async fn update(
+        &self,
+        ctx: &AuthContext,
+        id: Uuid,
+        patch: WebhookPatch,
+        expected_version: Option<i64>,
+    ) -> Result<Webhook, StoreError>;
+    /// Deletes the webhook with its deliveries.
+    async fn delete(&self, ctx: &AuthContext, id: Uuid) -> Result<(), StoreError>;
+    async fn rotate_secret(
+        &self,
+        ctx: &AuthContext,
+        id: Uuid,
+        secret: String,
+    ) -> Result<Webhook, StoreError>;
+    /// The webhook's deliveries, newest first, each with its attempts.
+    async fn deliveries(
+        &self,
+        ctx: &AuthContext,
+        webhook_id: Uuid,
+        page: &PageRequest,
+    ) -> Result<Page<Delivery>, StoreError>;
+    /// Queues the delivery for another attempt now, whatever became of it.
+    async fn retry_delivery(
+        &self,
+        ctx: &AuthContext,
+        webhook_id: Uuid,
+        delivery_id: Uuid,
+    ) -> Result<Delivery, StoreError>;
+}
+
+/// What the delivery worker asks. It serves every organization, so these calls are not
+/// tenant-first; each claim is taken by one worker process only.
+#[async_trait]
+pub trait WebhookQueue: Send + Sync {
+    /// Turns events committed since the last call into deliveries for the active webhooks
+    /// that want them; answers how many it made.
+    async fn dispatch(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Claims up to `limit` due deliveries for `lease` (a delivery is due when its record has
+    /// no earlier delivery still to make), oldest first.
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: u32,
+    ) -> Result<Vec<DeliveryJob>, StoreError>;
+    /// The events of these sequence numbers of one organization.
+    async fn events(&self, org_id: Uuid, seqs: &[i64]) -> Result<Vec<RecordEvent>, StoreError>;
+    /// Keeps an attempt and what follows from it.
+    async fn record_attempt(
+        &self,
+        job: &DeliveryJob,
+        attempt: &Attempt,
+        outcome: &AttemptOutcome,
+    ) -> Result<(), StoreError>;
+    /// An owner of the organization, as whom deliveries read records.
+    async fn system_context(&self, org_id: Uuid) -> Result<AuthContext, StoreError>;
 }

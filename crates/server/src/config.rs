@@ -165,6 +165,8 @@ pub struct Config {
     pub log_level: String,
     pub workers: usize,
     pub access_token_ttl: i64,
+    /// The webhook worker's pace (not a setting of its own: tests shrink it).
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 impl Config {
@@ -183,6 +185,7 @@ impl Config {
             log_level: "info".into(),
             workers: std::thread::available_parallelism().map_or(2, usize::from),
             access_token_ttl: 900,
+            webhooks: crate::webhooks::WebhookSettings::default(),
         }
     }
 }

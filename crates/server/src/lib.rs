@@ -6,6 +6,7 @@ pub mod config;
 mod maintenance;
 mod startup;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use config::{AdminCommand, Cli, Command, Config};
 pub use startup::{Application, open_store};

@@ -64,7 +64,10 @@ impl Application {
         };
         let tokens = Tokens::new(&signing_key, config.access_token_ttl);
         let shared: Arc<dyn Store> = Arc::new(store.clone());
-        let background = vec![crate::maintenance::spawn(shared.clone())];
+        let background = vec![
+            crate::maintenance::spawn(shared.clone()),
+            crate::webhooks::spawn(shared.clone(), config.webhooks)?,
+        ];
         let state = web::Data::new(AppState::new(shared, settings, tokens));
         let server = HttpServer::new(move || rapport_http::app(state.clone()))
             .workers(config.workers)

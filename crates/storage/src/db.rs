@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use rapport_domain::store::{
     ApiKeyStore, AuditStore, AuthStore, ChangeStore, CompanyStore, ContactStore, CustomFieldStore,
     IdempotencyStore, OrderStore, OrganizationStore, ProductStore, TeamStore, UserStore,
+    WebhookQueue, WebhookStore,
 };
 use rapport_domain::{Backend, PoolStats, Readiness, Store, StoreError};
 use sqlx::migrate::Migrator;
@@ -328,6 +329,14 @@ impl Store for SqlStore {
     }
 
     fn changes(&self) -> &dyn ChangeStore {
+        self
+    }
+
+    fn webhooks(&self) -> &dyn WebhookStore {
+        self
+    }
+
+    fn webhook_queue(&self) -> &dyn WebhookQueue {
         self
     }
 }

@@ -10,6 +10,7 @@ macro_rules! dialect {
             pub(crate) use crate::orders::$backend::*;
             pub(crate) use crate::products::$backend::*;
             pub(crate) use crate::records::$backend::*;
+            pub(crate) use crate::webhooks::$backend::*;
         }
     };
 }

@@ -43,7 +43,7 @@ const NEWEST: &str = "select coalesce(max(seq), 0) from events where org_id = $1
 const START: &str = "select min(seq) from events where org_id = $1 and occurred_at >= $2";
 
 #[derive(sqlx::FromRow)]
-struct EventRow {
+pub(crate) struct EventRow {
     seq: i64,
     object_type: String,
     object_id: Uuid,

@@ -29,6 +29,7 @@ mod records;
 mod teams;
 mod url;
 mod users;
+mod webhooks;
 
 pub use db::{SqlStore, connect};
 pub use error::ConnectError;

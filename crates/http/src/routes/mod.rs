@@ -20,6 +20,7 @@ pub mod products;
 pub mod records;
 pub mod teams;
 pub mod users;
+pub mod webhooks;
 pub mod writes;
 
 pub fn configure(config: &mut ServiceConfig) {
@@ -40,6 +41,7 @@ pub fn configure(config: &mut ServiceConfig) {
                 .configure(contacts::configure)
                 .configure(products::configure)
                 .configure(orders::configure)
-                .configure(changes::configure),
+                .configure(changes::configure)
+                .configure(webhooks::configure),
         );
 }
