@@ -71,6 +71,11 @@ alter table companies add column last_order_at timestamptz;
 alter table companies add column order_count bigint not null default 0;
 alter table companies add column revenue_minor bigint not null default 0;
 
+-- Keys are replaced per record of one organization: one index serves both conditions, so
+-- that the plan stays right while a bulk import outruns the table statistics.
+drop index record_keys_object;
+create index record_keys_object on record_keys (org_id, object_id);
+
 -- The change feed serves the events of the last RAPPORT_CHANGE_RETENTION_DAYS days: it finds
 -- where that window starts by time.
 create index events_time on events (org_id, occurred_at);
@@ -149,8 +154,9 @@ create table imports (
     id           uuid primary key,
     org_id       uuid not null references organizations (id),
     object       text not null,
-    id_property  text not null,
+    id_property  text,                      -- null: every row creates a record
     mapping      jsonb not null,             -- JSON: {"CSV header": "field"}
+    file_name    text,
     status       text not null,             -- queued | running | completed | failed
     total        bigint not null,
     processed    bigint not null,
@@ -173,7 +179,8 @@ create index imports_due on imports (status, lease_until);
 create table import_errors (
     import_id uuid not null references imports (id),
     org_id    uuid not null references organizations (id),
-    row       bigint not null,
+    row       bigint not null,               -- the record's number in the file, from 1
+    line      bigint not null,               -- the line it starts on (the header is line 1)
     field     text,
     code      text not null,
     message   text not null

@@ -267,3 +267,56 @@ fn admin_create_org_refuses_a_password_on_the_command_line_or_a_short_one() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("at least 10 characters"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+both_backends!(the_import_command_uploads_a_csv_and_follows_the_job_to_the_end);
+async fn the_import_command_uploads_a_csv_and_follows_the_job_to_the_end(app: TestApp) {
+    let owner = app.signup("Acme", "owner@acme.example").await;
+    let (_, key) = app.api_key(&owner, &["*"]).await;
+    let dir =
+        std::env::temp_dir().join(format!("rapport-import-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("联系人.csv");
+    std::fs::write(
+        &file,
+        "E-mail,Name\nwang@c.example,王安\nnot-an-email,X\nli@c.example,Li\n",
+    )
+    .unwrap();
+    let run = |key: String| {
+        let url = app.address.clone();
+        let file = file.clone();
+        tokio::task::spawn_blocking(move || {
+            rapport()
+                .args(["import", "contact"])
+                .arg(&file)
+                .args(["--url", &url, "--api-key", &key, "--id-property", "email"])
+                .args(["--mapping", r#"{"E-mail": "email", "Name": "first_name"}"#])
+                .output()
+                .unwrap()
+        })
+    };
+
+    let output = run(key.clone()).await.unwrap();
+    let refused = run("rpk_not-a-key".to_owned()).await.unwrap();
+    let contacts = app
+        .get_as("/v1/contacts?include=total", &owner.access_token)
+        .await
+        .json();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.starts_with("completed "), "{stdout}");
+    assert!(
+        stdout.contains("3 rows, 2 created, 0 updated, 0 unchanged, 1 failed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("row 2 (line 3) email"), "{stdout}");
+    assert!(
+        stderr.contains("100%") && stderr.contains("[####"),
+        "a progress bar: {stderr}"
+    );
+    assert_eq!(contacts["total"], 2);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("unauthenticated"));
+}

@@ -230,6 +230,9 @@ pub struct AuthContext {
     pub ip: Option<String>,
     /// The request's `Idempotency-Key`, when it has one.
     pub idempotency: Option<crate::idempotency::IdempotencyRef>,
+    /// The import chunk a write belongs to: its progress is recorded in the write's
+    /// transaction.
+    pub import: Option<crate::import::ImportChunk>,
 }
 
 /// The records of one object a context may see.
@@ -333,6 +336,7 @@ mod tests {
             settings,
             ip: None,
             idempotency: None,
+            import: None,
         }
     }
 

@@ -10,6 +10,7 @@ pub mod email;
 pub mod error;
 pub mod idempotency;
 pub mod identity;
+pub mod import;
 pub mod iso;
 pub mod object;
 pub mod order;

@@ -20,6 +20,9 @@ use crate::identity::{
     NewRefreshToken, NewTeam, NewUser, Organization, OrganizationPatch, Principal, RefreshOutcome,
     Team, TeamPatch, TransferCounts, User, UserFilter, UserPatch,
 };
+use crate::import::{
+    ClaimedImport, ImportChunk, ImportJob, ImportRowError, ImportStatus, NewImport,
+};
 use crate::object::ObjectType;
 use crate::order::{Order, OrderPatch};
 use crate::page::{Page, PageRequest};
@@ -100,6 +103,8 @@ pub trait Store: Send + Sync + 'static {
     fn changes(&self) -> &dyn ChangeStore;
     fn webhooks(&self) -> &dyn WebhookStore;
     fn webhook_queue(&self) -> &dyn WebhookQueue;
+    fn imports(&self) -> &dyn ImportStore;
+    fn import_queue(&self) -> &dyn ImportQueue;
 }
 
 /// Authentication: the only calls made before the caller is known.
@@ -583,4 +588,50 @@ pub trait WebhookQueue: Send + Sync {
     ) -> Result<(), StoreError>;
     /// An owner of the organization, as whom deliveries read records.
     async fn system_context(&self, org_id: Uuid) -> Result<AuthContext, StoreError>;
+}
+
+/// Import jobs of the caller's organization.
+#[async_trait]
+pub trait ImportStore: Send + Sync {
+    /// Queues a job; it runs as the caller.
+    async fn create(&self, ctx: &AuthContext, import: NewImport) -> Result<ImportJob, StoreError>;
+    /// Admins see every job of the organization, others their own.
+    async fn get(&self, ctx: &AuthContext, id: Uuid) -> Result<ImportJob, StoreError>;
+    async fn list(
+        &self,
+        ctx: &AuthContext,
+        page: &PageRequest,
+    ) -> Result<Page<ImportJob>, StoreError>;
+    async fn errors(
+        &self,
+        ctx: &AuthContext,
+        id: Uuid,
+        page: &PageRequest,
+    ) -> Result<Page<ImportRowError>, StoreError>;
+    /// Records a chunk none of whose rows reached the store (each failed before).
+    async fn record_chunk(&self, ctx: &AuthContext, chunk: &ImportChunk) -> Result<(), StoreError>;
+}
+
+/// What the import worker asks; each job is claimed by one process at a time.
+#[async_trait]
+pub trait ImportQueue: Send + Sync {
+    /// A queued job, or a running one whose worker stopped (its lease ran out), claimed until
+    /// `lease_until`.
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<ClaimedImport>, StoreError>;
+    /// Extends the claim; false when the job is no longer this worker's.
+    async fn renew(&self, id: Uuid, lease_until: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Refreshes the planner's statistics of an object's tables, which a bulk import outgrows
+    /// faster than autovacuum notices.
+    async fn analyze(&self, object: ObjectType) -> Result<(), StoreError>;
+    /// Ends the job (completed or failed) and lets go of its file.
+    async fn finish(
+        &self,
+        id: Uuid,
+        status: ImportStatus,
+        error: Option<String>,
+    ) -> Result<(), StoreError>;
 }

@@ -148,6 +148,7 @@ pub(crate) async fn authenticate(req: HttpRequest) -> Result<AuthContext, ApiErr
             settings: principal.settings,
             ip,
             idempotency: None,
+            import: None,
         });
     }
 
@@ -177,6 +178,7 @@ pub(crate) async fn authenticate(req: HttpRequest) -> Result<AuthContext, ApiErr
         settings: principal.settings,
         ip,
         idempotency: None,
+        import: None,
     })
 }
 

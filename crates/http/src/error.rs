@@ -324,6 +324,10 @@ impl ApiError {
         self.0.code
     }
 
+    pub fn detail(&self) -> &str {
+        &self.0.detail
+    }
+
     pub fn errors(&self) -> &[FieldError] {
         &self.0.errors
     }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod fallback;
 pub mod idempotency;
+pub mod import;
 pub mod list;
 pub mod metrics;
 pub mod observe;

@@ -44,6 +44,7 @@ units plus an ISO 4217 currency. Every error is an RFC 9457 problem document \
         (name = "orders", description = "Purchase history: orders with lines, totals computed by Rapport; they keep contacts' and companies' purchase figures current."),
         (name = "changes", description = "The change feed: every committed change in commit order, resumable from a cursor; the log webhooks deliver from."),
         (name = "webhooks", description = "Signed, retried deliveries of the change feed's events to your URL, with every attempt on record (owners and admins)."),
+        (name = "imports", description = "CSV imports as background jobs with progress and per-row errors; resumable across restarts."),
         (name = "custom-fields", description = "Custom field definitions per object: what `custom` may hold and how it is checked."),
         (name = "ops", description = "Liveness, readiness and metrics, for operators and orchestrators."),
         (name = "docs", description = "This document and its interactive reference."),

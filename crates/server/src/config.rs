@@ -40,6 +40,32 @@ pub enum Command {
     /// Operator tasks that work whatever RAPPORT_SIGNUP says
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Upload a CSV through the API as an import job and follow it to the end
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// What the rows are: company, contact, product or order
+    pub object: String,
+    /// The CSV file (UTF-8, with a header line)
+    pub file: PathBuf,
+    /// The API's base URL
+    #[arg(long, env = "RAPPORT_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// An API key (rpk_…) that may write the object
+    #[arg(long, env = "RAPPORT_API_KEY", hide_env_values = true)]
+    pub api_key: String,
+    /// Column mapping: a JSON object {"CSV column": "field"}, or the path of a file holding one
+    #[arg(long)]
+    pub mapping: Option<String>,
+    /// How rows find existing records: external_id, email, domain, sku, number or id
+    /// [default: none, every row creates a record]
+    #[arg(long)]
+    pub id_property: Option<String>,
+    /// No progress bar (for logs and scripts)
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,6 +136,14 @@ pub struct SettingsArgs {
     /// Largest request body in bytes [default: 1048576]
     #[arg(long, env = "RAPPORT_BODY_LIMIT", global = true, value_name = "BYTES")]
     pub body_limit: Option<String>,
+    /// Largest CSV upload (POST /v1/imports) in bytes [default: 104857600]
+    #[arg(
+        long,
+        env = "RAPPORT_UPLOAD_LIMIT",
+        global = true,
+        value_name = "BYTES"
+    )]
+    pub upload_limit: Option<String>,
     /// Browser origins allowed by CORS, comma-separated, or * [default: none]
     #[arg(
         long,
@@ -160,6 +194,7 @@ pub struct Config {
     pub change_retention_days: u32,
     pub rate_limit_per_minute: u32,
     pub body_limit: usize,
+    pub upload_limit: usize,
     pub cors_origins: CorsOrigins,
     pub log_format: LogFormat,
     pub log_level: String,
@@ -167,6 +202,8 @@ pub struct Config {
     pub access_token_ttl: i64,
     /// The webhook worker's pace (not a setting of its own: tests shrink it).
     pub webhooks: crate::webhooks::WebhookSettings,
+    /// The import worker's pace and chunk size.
+    pub imports: crate::imports::ImportSettings,
 }
 
 impl Config {
@@ -180,12 +217,14 @@ impl Config {
             change_retention_days: 30,
             rate_limit_per_minute: 6000,
             body_limit: 1024 * 1024,
+            upload_limit: 100 * 1024 * 1024,
             cors_origins: CorsOrigins::None,
             log_format: LogFormat::Pretty,
             log_level: "info".into(),
             workers: std::thread::available_parallelism().map_or(2, usize::from),
             access_token_ttl: 900,
             webhooks: crate::webhooks::WebhookSettings::default(),
+            imports: crate::imports::ImportSettings::default(),
         }
     }
 }
@@ -223,7 +262,7 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-const KEYS: [&str; 12] = [
+const KEYS: [&str; 13] = [
     "database_url",
     "bind",
     "jwt_secret",
@@ -231,6 +270,7 @@ const KEYS: [&str; 12] = [
     "change_retention_days",
     "rate_limit_per_minute",
     "body_limit",
+    "upload_limit",
     "cors_origins",
     "log_format",
     "log_level",
@@ -254,7 +294,7 @@ impl Config {
     /// Resolves flags (already parsed into `args`, with `matches` telling flag from
     /// environment), the file, and defaults.
     pub fn resolve(args: &SettingsArgs, matches: &ArgMatches) -> Result<Config, ConfigError> {
-        let cli_values: [(&'static str, &Option<String>); 12] = [
+        let cli_values: [(&'static str, &Option<String>); 13] = [
             ("database_url", &args.database_url),
             ("bind", &args.bind),
             ("jwt_secret", &args.jwt_secret),
@@ -262,6 +302,7 @@ impl Config {
             ("change_retention_days", &args.change_retention_days),
             ("rate_limit_per_minute", &args.rate_limit_per_minute),
             ("body_limit", &args.body_limit),
+            ("upload_limit", &args.upload_limit),
             ("cors_origins", &args.cors_origins),
             ("log_format", &args.log_format),
             ("log_level", &args.log_level),
@@ -329,6 +370,11 @@ impl Config {
         if let Some(v) = raw.take("body_limit") {
             config.body_limit = parse(v, "body_limit", |s| {
                 number(s, 1024, 1 << 30).map(|n| n as usize)
+            })?;
+        }
+        if let Some(v) = raw.take("upload_limit") {
+            config.upload_limit = parse(v, "upload_limit", |s| {
+                number(s, 1024, u32::MAX).map(|n| n as usize)
             })?;
         }
         if let Some(v) = raw.take("cors_origins") {

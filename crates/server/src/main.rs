@@ -49,6 +49,7 @@ async fn main() -> ExitCode {
             )
             .await
         }
+        Command::Import(args) => rapport::import_cli::run(&args).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -56,6 +56,7 @@ impl Application {
 
         let settings = HttpSettings {
             body_limit: config.body_limit,
+            upload_limit: config.upload_limit,
             cors_origins: config.cors_origins.clone(),
             signup_open: config.signup == SignupPolicy::Open,
             rate_limit_per_minute: config.rate_limit_per_minute,
@@ -67,6 +68,7 @@ impl Application {
         let background = vec![
             crate::maintenance::spawn(shared.clone()),
             crate::webhooks::spawn(shared.clone(), config.webhooks)?,
+            crate::imports::spawn(shared.clone(), config.imports),
         ];
         let state = web::Data::new(AppState::new(shared, settings, tokens));
         let server = HttpServer::new(move || rapport_http::app(state.clone()))

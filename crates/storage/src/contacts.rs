@@ -712,7 +712,8 @@ per_backend! {
         let mut email_holders: HashMap<String, Uuid> = HashMap::new();
         if !wanted_emails.is_empty() {
             let mut qb = sqlx::QueryBuilder::<Db>::new("select lower(email), id from contacts where org_id = ");
-            qb.push_bind(ctx.org_id).push(" and deleted_at is null and lower(email) in ");
+            // The conditions of the partial unique index, so that it serves the lookup.
+            qb.push_bind(ctx.org_id).push(" and deleted_at is null and email is not null and lower(email) in ");
             sql::push_list(&mut qb, wanted_emails.iter().cloned());
             let found: Vec<(String, Uuid)> = qb.build_query_as().fetch_all(&mut *conn).await?;
             email_holders.extend(found);

@@ -6,8 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rapport_domain::store::{
     ApiKeyStore, AuditStore, AuthStore, ChangeStore, CompanyStore, ContactStore, CustomFieldStore,
-    IdempotencyStore, OrderStore, OrganizationStore, ProductStore, TeamStore, UserStore,
-    WebhookQueue, WebhookStore,
+    IdempotencyStore, ImportQueue, ImportStore, OrderStore, OrganizationStore, ProductStore,
+    TeamStore, UserStore, WebhookQueue, WebhookStore,
 };
 use rapport_domain::{Backend, PoolStats, Readiness, Store, StoreError};
 use sqlx::migrate::Migrator;
@@ -104,6 +104,11 @@ macro_rules! write_retrying {
                 let mut $tx = pool.begin().await?;
                 let written: $crate::contacts::Written = $body;
                 if written.commit {
+                    // An import's progress commits with its rows.
+                    if let Some(chunk) = &$ctx.import {
+                        $sql::record_import_chunk(&mut $tx, $ctx, chunk, &written.outcomes, $at)
+                            .await?;
+                    }
                     $tx.commit().await?;
                 }
                 Ok(written.outcomes)
@@ -337,6 +342,14 @@ impl Store for SqlStore {
     }
 
     fn webhook_queue(&self) -> &dyn WebhookQueue {
+        self
+    }
+
+    fn imports(&self) -> &dyn ImportStore {
+        self
+    }
+
+    fn import_queue(&self) -> &dyn ImportQueue {
         self
     }
 }

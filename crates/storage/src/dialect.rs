@@ -7,6 +7,7 @@ macro_rules! dialect {
             pub(crate) use crate::contacts::$backend::*;
             pub(crate) use crate::custom_fields::$backend::*;
             pub(crate) use crate::events::$backend::*;
+            pub(crate) use crate::imports::$backend::*;
             pub(crate) use crate::orders::$backend::*;
             pub(crate) use crate::products::$backend::*;
             pub(crate) use crate::records::$backend::*;

@@ -20,6 +20,7 @@ mod dialect;
 mod error;
 mod events;
 mod idempotency;
+mod imports;
 mod instance;
 mod orders;
 mod organizations;

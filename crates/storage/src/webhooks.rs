@@ -767,6 +767,7 @@ impl WebhookQueue for SqlStore {
             settings: organization.settings,
             ip: None,
             idempotency: None,
+            import: None,
         })
     }
 }

@@ -317,7 +317,9 @@ crate::record_list_params!(CompanyListParams {
     lifecycle_stage: Option<LifecycleStage>,
 });
 
-fn list_request(query: &ListQuery<CompanyListParams>) -> rapport_domain::store::ListRequest {
+pub(crate) fn list_request(
+    query: &ListQuery<CompanyListParams>,
+) -> rapport_domain::store::ListRequest {
     let mut extra = Vec::new();
     if let Some(parent) = query.filter.parent_company_id {
         extra.push(RecordListParams::eq("parent_company_id", json!(parent)));

@@ -306,7 +306,7 @@ crate::record_list_params!(ContactListParams {
     lifecycle_stage: Option<LifecycleStage>,
 });
 
-fn list_request(
+pub(crate) fn list_request(
     query: &ListQuery<ContactListParams>,
     company: Option<Uuid>,
 ) -> rapport_domain::store::ListRequest {

@@ -12,6 +12,8 @@ pub mod companies;
 pub mod contacts;
 pub mod custom_fields;
 pub mod docs;
+pub mod exports;
+pub mod imports;
 pub mod me;
 pub mod ops;
 pub mod orders;
@@ -37,11 +39,13 @@ pub fn configure(config: &mut ServiceConfig) {
                 .configure(api_keys::configure)
                 .configure(audit_log::configure)
                 .configure(custom_fields::configure)
+                .configure(exports::configure)
                 .configure(companies::configure)
                 .configure(contacts::configure)
                 .configure(products::configure)
                 .configure(orders::configure)
                 .configure(changes::configure)
-                .configure(webhooks::configure),
+                .configure(webhooks::configure)
+                .configure(imports::configure),
         );
 }

@@ -322,7 +322,7 @@ pub struct OrderListParams {
     pub deleted: Option<bool>,
 }
 
-fn list_request(
+pub(crate) fn list_request(
     query: &ListQuery<OrderListParams>,
     contact: Option<Uuid>,
     company: Option<Uuid>,

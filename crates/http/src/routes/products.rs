@@ -218,7 +218,9 @@ pub struct ProductListParams {
     pub deleted: Option<bool>,
 }
 
-fn list_request(query: &ListQuery<ProductListParams>) -> rapport_domain::store::ListRequest {
+pub(crate) fn list_request(
+    query: &ListQuery<ProductListParams>,
+) -> rapport_domain::store::ListRequest {
     let f = &query.filter;
     let mut extra = Vec::new();
     if let Some(category) = &f.category {

@@ -53,6 +53,11 @@ pub trait Resource: 'static {
         ctx: &AuthContext,
         id: Uuid,
     ) -> Result<Self::Record, StoreError>;
+    async fn list(
+        store: &dyn Store,
+        ctx: &AuthContext,
+        request: &rapport_domain::store::ListRequest,
+    ) -> Result<rapport_domain::Page<Self::Record>, StoreError>;
     /// The live record with this external id, when the caller may see it.
     async fn find_external(
         store: &dyn Store,
@@ -124,6 +129,14 @@ macro_rules! resource {
                 id: uuid::Uuid,
             ) -> Result<$record, rapport_domain::StoreError> {
                 store.$store().get(ctx, id).await
+            }
+
+            async fn list(
+                store: &dyn rapport_domain::Store,
+                ctx: &rapport_domain::AuthContext,
+                request: &rapport_domain::store::ListRequest,
+            ) -> Result<rapport_domain::Page<$record>, rapport_domain::StoreError> {
+                store.$store().list(ctx, request).await
             }
 
             async fn find_external(
@@ -582,6 +595,29 @@ async fn run_batch<P>(
     Ok(BatchResponse { results })
 }
 
+/// One record of a batch or an import: its input checked and turned into a write, found by
+/// `property` (None: a new record).
+pub fn parse_row<R: Resource>(
+    value: Value,
+    property: Option<IdProperty>,
+    ctx: &AuthContext,
+) -> Result<WriteRow<R::Patch>, ApiError> {
+    let mut row = row_object(value)?;
+    let key = property.map(|p| take_key(&mut row, p)).transpose()?;
+    let input: R::Input = parse_value(Value::Object(row))?;
+    let patch = R::patch(&input, ctx)?;
+    let target = match (property, key) {
+        (Some(IdProperty::Id), Some(key)) => RowTarget::Update {
+            id: Uuid::parse_str(&key)
+                .map_err(|_| ApiError::invalid("id", "invalid_value", "is not a UUID"))?,
+            expected_version: None,
+        },
+        (Some(property), Some(value)) => RowTarget::Upsert { property, value },
+        _ => RowTarget::Create,
+    };
+    Ok(WriteRow { target, patch })
+}
+
 /// `POST /v1/<object>/batch/upsert`.
 pub async fn batch_upsert<R: Resource>(
     state: &AppState,
@@ -593,26 +629,7 @@ pub async fn batch_upsert<R: Resource>(
     let parsed: Vec<Result<WriteRow<R::Patch>, ApiError>> = request
         .records
         .into_iter()
-        .map(|value| {
-            let mut row = row_object(value)?;
-            let key = take_key(&mut row, property)?;
-            let input: R::Input = parse_value(Value::Object(row))?;
-            let patch = R::patch(&input, ctx)?;
-            let target = if property == IdProperty::Id {
-                let id = Uuid::parse_str(&key)
-                    .map_err(|_| ApiError::invalid("id", "invalid_value", "is not a UUID"))?;
-                RowTarget::Update {
-                    id,
-                    expected_version: None,
-                }
-            } else {
-                RowTarget::Upsert {
-                    property,
-                    value: key,
-                }
-            };
-            Ok(WriteRow { target, patch })
-        })
+        .map(|value| parse_row::<R>(value, Some(property), ctx))
         .collect();
     let store = state.store.as_ref();
     let response = run_batch(parsed, request.all_or_none, async |rows, all_or_none| {

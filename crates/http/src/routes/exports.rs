@@ -1,0 +1,388 @@
+//! Exports: every record matching a list's filters, streamed page by page as CSV or NDJSON,
+//! so that a million records never sit in memory at once.
+
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use futures_util::stream;
+use rapport_domain::store::ListRequest;
+use rapport_domain::{Action, AuthContext, ObjectType};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::IntoParams;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::auth::{Read, Require, check, obj};
+use crate::error::ApiError;
+use crate::import::definitions;
+use crate::list::{ListQuery, parse_list};
+use crate::routes::companies::{CompanyListParams, CompanyResource};
+use crate::routes::contacts::{ContactListParams, ContactResource};
+use crate::routes::orders::{OrderListParams, OrderResource};
+use crate::routes::products::{ProductListParams, ProductResource};
+use crate::routes::writes::Resource;
+use crate::state::AppState;
+
+pub fn configure(config: &mut ServiceConfig) {
+    config
+        .service(export_contacts)
+        .service(export_companies)
+        .service(export_products)
+        .service(export_orders);
+}
+
+/// Records read from the database per page of an export.
+const PAGE: u32 = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    /// A header line and one line per record; lists are joined with `;`, nested values are
+    /// columns such as `address.city`, custom fields `custom.<key>`.
+    Csv,
+    /// One JSON record per line, as the API shows it.
+    Ndjson,
+}
+
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ExportParams {
+    /// `csv` (default) or `ndjson`.
+    #[param(inline)]
+    pub format: Option<ExportFormat>,
+}
+
+/// The export's format, and the list parameters that remain.
+fn split_query<F: DeserializeOwned>(query: &str) -> Result<(ExportFormat, ListQuery<F>), ApiError> {
+    let mut format = ExportFormat::Csv;
+    let mut rest = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        match key.as_ref() {
+            "format" => {
+                format = serde_json::from_value(Value::from(value.as_ref())).map_err(|_| {
+                    ApiError::invalid("format", "invalid_value", "must be csv or ndjson")
+                })?;
+            }
+            "limit" | "cursor" | "include" => {
+                return Err(ApiError::invalid(
+                    key.as_ref(),
+                    "unknown_field",
+                    "an export has every matching record; it takes no paging",
+                ));
+            }
+            _ => {
+                rest.append_pair(&key, &value);
+            }
+        }
+    }
+    Ok((format, parse_list(&rest.finish())?))
+}
+
+/// The columns of an object's CSV, before its custom fields.
+fn columns(object: ObjectType) -> &'static [&'static str] {
+    match object {
+        ObjectType::Contact => &[
+            "id",
+            "external_id",
+            "first_name",
+            "last_name",
+            "email",
+            "emails",
+            "phones",
+            "title",
+            "company_id",
+            "lifecycle_stage",
+            "lead_source",
+            "owner_id",
+            "language",
+            "timezone",
+            "address.street",
+            "address.city",
+            "address.region",
+            "address.postal_code",
+            "address.country",
+            "consent.email",
+            "consent.sms",
+            "consent.phone",
+            "tags",
+            "first_order_at",
+            "last_order_at",
+            "order_count",
+            "revenue_minor",
+            "version",
+            "created_at",
+            "updated_at",
+        ],
+        ObjectType::Company => &[
+            "id",
+            "external_id",
+            "name",
+            "domain",
+            "industry",
+            "employee_count",
+            "annual_revenue_minor",
+            "currency",
+            "phone",
+            "website",
+            "address.street",
+            "address.city",
+            "address.region",
+            "address.postal_code",
+            "address.country",
+            "parent_company_id",
+            "tier",
+            "lifecycle_stage",
+            "owner_id",
+            "source",
+            "tags",
+            "first_order_at",
+            "last_order_at",
+            "order_count",
+            "revenue_minor",
+            "version",
+            "created_at",
+            "updated_at",
+        ],
+        ObjectType::Product => &[
+            "id",
+            "external_id",
+            "sku",
+            "name",
+            "description",
+            "category",
+            "unit_price_minor",
+            "currency",
+            "warranty_months",
+            "active",
+            "version",
+            "created_at",
+            "updated_at",
+        ],
+        _ => &[
+            "id",
+            "external_id",
+            "number",
+            "contact_id",
+            "company_id",
+            "status",
+            "ordered_at",
+            "currency",
+            "total_minor",
+            "lines",
+            "version",
+            "created_at",
+            "updated_at",
+        ],
+    }
+}
+
+/// A record's value at a dotted path, as CSV text.
+fn cell(record: &Value, path: &str) -> String {
+    let mut value = record;
+    for part in path.split('.') {
+        value = &value[part];
+    }
+    // Consent columns show the status.
+    if path.starts_with("consent.") {
+        value = &value["status"];
+    }
+    match value {
+        Value::Null => String::new(),
+        Value::String(text) => text.clone(),
+        Value::Array(items) if path == "phones" => items
+            .iter()
+            .filter_map(|p| p["number"].as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
+        Value::Array(items) if items.iter().all(Value::is_string) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
+
+/// The bytes of one page of records.
+fn render(format: ExportFormat, header: &[String], records: &[Value], first: bool) -> Bytes {
+    let mut out = Vec::new();
+    match format {
+        ExportFormat::Ndjson => {
+            for record in records {
+                if serde_json::to_writer(&mut out, record).is_ok() {
+                    out.push(b'\n');
+                }
+            }
+        }
+        ExportFormat::Csv => {
+            let mut writer = csv::Writer::from_writer(&mut out);
+            if first {
+                let _ = writer.write_record(header);
+            }
+            for record in records {
+                let row: Vec<String> = header.iter().map(|c| cell(record, c)).collect();
+                let _ = writer.write_record(&row);
+            }
+            let _ = writer.flush();
+            drop(writer);
+        }
+    }
+    Bytes::from(out)
+}
+
+struct Cursor {
+    request: ListRequest,
+    first: bool,
+    done: bool,
+}
+
+async fn export<R: Resource>(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    format: ExportFormat,
+    mut request: ListRequest,
+) -> Result<HttpResponse, ApiError> {
+    check(&ctx, Action::Read, ObjectType::Export)?;
+    let mut header: Vec<String> = columns(R::OBJECT).iter().map(|c| (*c).to_owned()).collect();
+    let custom = definitions(state.store.as_ref(), &ctx, R::OBJECT).await?;
+    header.extend(custom.iter().map(|d| format!("custom.{}", d.key)));
+    request.page.limit = PAGE;
+    request.page.with_total = false;
+    // The first page is read before answering, so that a bad filter is still a 422.
+    let first = R::list(state.store.as_ref(), &ctx, &request).await?;
+    let start = Cursor {
+        request,
+        first: true,
+        done: false,
+    };
+    let body = stream::unfold((start, Some(first)), move |(mut cursor, page)| {
+        let state = state.clone();
+        let ctx = ctx.clone();
+        let header = header.clone();
+        async move {
+            if cursor.done {
+                return None;
+            }
+            let page = match page {
+                Some(page) => page,
+                None => match R::list(state.store.as_ref(), &ctx, &cursor.request).await {
+                    Ok(page) => page,
+                    Err(error) => {
+                        // The status is sent: cut the body short rather than end it cleanly.
+                        tracing::error!(%error, "export stopped");
+                        return Some((
+                            Err(actix_web::error::ErrorInternalServerError("export stopped")),
+                            (
+                                Cursor {
+                                    done: true,
+                                    ..cursor
+                                },
+                                None,
+                            ),
+                        ));
+                    }
+                },
+            };
+            let records: Vec<Value> = page
+                .items
+                .into_iter()
+                .map(|r| serde_json::to_value(R::Body::from(r)).unwrap_or(Value::Null))
+                .collect();
+            let bytes = render(format, &header, &records, cursor.first);
+            cursor.first = false;
+            match page.next {
+                Some(next) => cursor.request.page.after = Some(next),
+                None => cursor.done = true,
+            }
+            Some((Ok::<_, actix_web::Error>(bytes), (cursor, None)))
+        }
+    });
+    let (content_type, extension) = match format {
+        ExportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
+        ExportFormat::Ndjson => ("application/x-ndjson", "ndjson"),
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, content_type))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{}.{extension}\"", R::PATH),
+        ))
+        .streaming(body))
+}
+
+macro_rules! export_route {
+    ($fn:ident, $resource:ident, $marker:ident, $params:ident, $path:tt, $op:tt, $tag:tt, $summary:tt, |$query:ident| $request:expr) => {
+        #[doc = $summary]
+        ///
+        /// Every record the list with these filters would page through, streamed: CSV (a header
+        /// line; lists joined with `;`; custom fields as `custom.<key>`) or NDJSON (one record
+        /// per line as the API shows it). Owners, admins and managers export.
+        #[utoipa::path(
+                            tag = $tag,
+                            operation_id = $op,
+                            params(ExportParams, $params),
+                            responses(
+                                (status = 200, description = "The records.", content(
+                                    (String = "text/csv"),
+                                    (String = "application/x-ndjson"),
+                                )),
+                            ),
+                        )]
+        #[get($path)]
+        async fn $fn(
+            auth: Require<Read<obj::$marker>>,
+            state: web::Data<AppState>,
+            req: HttpRequest,
+        ) -> Result<HttpResponse, ApiError> {
+            let (format, $query) = split_query::<$params>(req.query_string())?;
+            export::<$resource>(state, auth.ctx, format, $request).await
+        }
+    };
+}
+
+export_route!(
+    export_contacts,
+    ContactResource,
+    Contact,
+    ContactListParams,
+    "/contacts/export",
+    "export_contacts",
+    "contacts",
+    "Export contacts",
+    |query| crate::routes::contacts::list_request(&query, None)
+);
+export_route!(
+    export_companies,
+    CompanyResource,
+    Company,
+    CompanyListParams,
+    "/companies/export",
+    "export_companies",
+    "companies",
+    "Export companies",
+    |query| crate::routes::companies::list_request(&query)
+);
+export_route!(
+    export_products,
+    ProductResource,
+    Product,
+    ProductListParams,
+    "/products/export",
+    "export_products",
+    "products",
+    "Export products",
+    |query| crate::routes::products::list_request(&query)
+);
+export_route!(
+    export_orders,
+    OrderResource,
+    Order,
+    OrderListParams,
+    "/orders/export",
+    "export_orders",
+    "orders",
+    "Export orders",
+    |query| crate::routes::orders::list_request(&query, None, None)
+);
