@@ -320,16 +320,16 @@ macro_rules! export_route {
         /// line; lists joined with `;`; custom fields as `custom.<key>`) or NDJSON (one record
         /// per line as the API shows it). Owners, admins and managers export.
         #[utoipa::path(
-                            tag = $tag,
-                            operation_id = $op,
-                            params(ExportParams, $params),
-                            responses(
-                                (status = 200, description = "The records.", content(
-                                    (String = "text/csv"),
-                                    (String = "application/x-ndjson"),
-                                )),
-                            ),
-                        )]
+                                    tag = $tag,
+                                    operation_id = $op,
+                                    params(ExportParams, $params),
+                                    responses(
+                                        (status = 200, description = "The records.", content(
+                                            (String = "text/csv"),
+                                            (String = "application/x-ndjson"),
+                                        )),
+                                    ),
+                                )]
         #[get($path)]
         async fn $fn(
             auth: Require<Read<obj::$marker>>,
