@@ -5,11 +5,13 @@ SHELL := /bin/bash
 CARGO ?= cargo
 REDOCLY := npx --yes @redocly/cli@2.77.0
 
-.PHONY: run test setup openapi lint lint-openapi fmt migration clean-test-dbs help
+.PHONY: run test setup contract contract-long contract-strict openapi lint lint-openapi fmt migration clean-test-dbs help
 
 help:
 	@echo "make run            serve the API on 127.0.0.1:8080 with ./rapport.db (docs at /docs)"
-	@echo "make test           run every test, on SQLite and PostgreSQL"
+	@echo "make test           run every test, on SQLite and PostgreSQL, then the contract fuzzing"
+	@echo "make contract       schemathesis over every operation, on both backends (25 examples each)"
+	@echo "make contract-long  the same with 500 examples per operation and a random seed"
 	@echo "make openapi        regenerate openapi/openapi.json from the code"
 	@echo "make lint           rustfmt --check, clippy (warnings denied), redocly lint"
 	@echo "make migration name=add_things   create the SQLite/PostgreSQL migration pair"
@@ -18,9 +20,24 @@ help:
 run:
 	$(CARGO) run --bin rapport -- serve
 
-## Every test: unit tests, then the API tests against SQLite and PostgreSQL.
+## Every test: unit tests, the API tests against SQLite and PostgreSQL, then contract fuzzing.
 test: setup
 	$(CARGO) nextest run --workspace
+	$(MAKE) --no-print-directory contract
+
+## Contract fuzzing: schemathesis (pinned, installed into target/) over every operation of
+## openapi/openapi.json against the live server on SQLite and on PostgreSQL. A fixed seed keeps
+## the CI run repeatable; contract-long draws anew each time.
+CONTRACT_EXAMPLES ?= 25
+contract:
+	python3 tests/contract/run.py --examples $(CONTRACT_EXAMPLES) -- --seed 20261202
+
+contract-long:
+	python3 tests/contract/run.py --examples 500
+
+## Every check exactly as schemathesis ships it: lists the 422s only a schema-blind rule explains.
+contract-strict:
+	python3 tests/contract/run.py --examples 50 --config tests/contract/strict.toml
 
 ## Install what the tests need and start PostgreSQL when it is installed but stopped.
 setup:

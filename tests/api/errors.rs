@@ -38,6 +38,54 @@ async fn a_wrong_method_on_a_templated_path_is_a_405(app: TestApp) {
     assert_eq!(response.header("allow"), Some("GET"));
 }
 
+both_backends!(a_literal_path_beside_an_id_path_answers_only_its_own_methods);
+async fn a_literal_path_beside_an_id_path_answers_only_its_own_methods(app: TestApp) {
+    let owner = app.signup("Acme", "owner@acme.example").await;
+    let token = &owner.access_token;
+
+    // `export` and `merge` are not contact ids: their paths answer GET and POST only, as
+    // `Allow` says, whatever `/v1/contacts/{id}` answers.
+    for (method, path, allow) in [
+        (Method::DELETE, "/v1/contacts/export", "GET"),
+        (Method::PATCH, "/v1/contacts/export", "GET"),
+        (Method::OPTIONS, "/v1/contacts/export", "GET"),
+        (Method::DELETE, "/v1/companies/merge", "POST"),
+        (Method::GET, "/v1/companies/search", "POST"),
+    ] {
+        let response = app.send(app.authed(method.clone(), path, token)).await;
+        response.assert_problem(405, "method_not_allowed");
+        assert_eq!(response.header("allow"), Some(allow), "{method} {path}");
+    }
+
+    // A malformed id on the id path is still no record at all.
+    let response = app.get_as("/v1/contacts/not-a-uuid", token).await;
+    response.assert_problem(404, "not_found");
+}
+
+both_backends!(a_method_the_path_does_not_answer_is_a_405_whatever_the_idempotency_key);
+async fn a_method_the_path_does_not_answer_is_a_405_whatever_the_idempotency_key(app: TestApp) {
+    let owner = app.signup("Acme", "owner@acme.example").await;
+    let token = &owner.access_token;
+    let created = app
+        .send(
+            app.authed(Method::POST, "/v1/api-keys", token)
+                .header("idempotency-key", "k-1")
+                .json(&json!({"name": "sync", "scopes": ["read"]})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+
+    // Same key, a method `/v1/api-keys` does not answer: a 405, not a key reused.
+    let response = app
+        .send(
+            app.authed(Method::PUT, "/v1/api-keys", token)
+                .header("idempotency-key", "k-1")
+                .json(&json!({"name": "sync", "scopes": ["read"]})),
+        )
+        .await;
+    response.assert_problem(405, "method_not_allowed");
+    assert_eq!(response.header("allow"), Some("GET, POST"));
+}
 both_backends!(malformed_json_is_a_400_with_the_parsers_position);
 async fn malformed_json_is_a_400_with_the_parsers_position(app: TestApp) {
     let body = "{\n  \"organization_name\": \"Acme\",\n  \"name\": oops\n}";

@@ -38,21 +38,49 @@ impl RouteTable {
         RouteTable { routes }
     }
 
-    /// The methods that `path` answers, when it is a known path.
+    /// The methods that `path` answers, when it is a known path. Where a literal route and a
+    /// parameterised one both match (`/v1/contacts/export` and `/v1/contacts/{id}`), the
+    /// literal one wins, as it does in routing: `export` is not a contact id.
     pub fn allowed(&self, path: &str) -> Option<Vec<&'static str>> {
-        let mut found: Option<Vec<&'static str>> = None;
+        let mut found: Option<(usize, Vec<&'static str>)> = None;
         for (def, methods) in &self.routes {
-            if def.is_match(path) {
-                let all = found.get_or_insert_with(Vec::new);
-                for method in methods {
-                    if !all.contains(method) {
-                        all.push(method);
+            if !def.is_match(path) {
+                continue;
+            }
+            let params = def.pattern().map_or(0, |p| p.matches('{').count());
+            match &mut found {
+                Some((fewest, _)) if params > *fewest => {}
+                Some((fewest, all)) if params == *fewest => {
+                    for method in methods {
+                        if !all.contains(method) {
+                            all.push(method);
+                        }
                     }
                 }
+                _ => found = Some((params, methods.clone())),
             }
         }
-        found
+        found.map(|(_, methods)| methods)
     }
+
+    /// Whether a route answers `method` on `path`.
+    pub fn answers(&self, method: &str, path: &str) -> bool {
+        self.allowed(path)
+            .is_some_and(|methods| methods.contains(&method))
+    }
+}
+
+/// 405 with `Allow` for a known path, or None for an unknown one.
+pub fn method_not_allowed(routes: &RouteTable, req: &HttpRequest) -> Option<ApiError> {
+    let methods = routes.allowed(req.path())?;
+    let allow = methods.join(", ");
+    let detail = format!(
+        "{} is not allowed on {}; allowed: {allow}.",
+        req.method(),
+        req.path()
+    );
+    let value = HeaderValue::from_str(&allow).unwrap_or(HeaderValue::from_static("GET"));
+    Some(ApiError::new(ErrorCode::MethodNotAllowed, detail).with_header(header::ALLOW, value))
 }
 
 /// The app's default service.
@@ -60,21 +88,11 @@ pub async fn not_routed(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    Err(match state.routes.allowed(req.path()) {
-        Some(methods) => {
-            let allow = methods.join(", ");
-            let detail = format!(
-                "{} is not allowed on {}; allowed: {allow}.",
-                req.method(),
-                req.path()
-            );
-            let value = HeaderValue::from_str(&allow).unwrap_or(HeaderValue::from_static("GET"));
-            ApiError::new(ErrorCode::MethodNotAllowed, detail).with_header(header::ALLOW, value)
-        }
-        None => ApiError::not_found(format!(
+    Err(method_not_allowed(&state.routes, &req).unwrap_or_else(|| {
+        ApiError::not_found(format!(
             "There is no route {} {}.",
             req.method(),
             req.path()
-        )),
-    })
+        ))
+    }))
 }

@@ -33,13 +33,17 @@ const MAX_KEY: usize = 255;
 /// The headers of a response that are replayed with it.
 const KEPT_HEADERS: [&str; 3] = ["content-type", "location", "etag"];
 
-fn applies(req: &ServiceRequest) -> bool {
+fn applies(req: &ServiceRequest, state: &AppState) -> bool {
     let writes = matches!(
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
-    // Sign-up and sign-in answer tokens, which must never be kept.
-    writes && req.path().starts_with("/v1/") && !req.path().starts_with("/v1/auth/")
+    // Sign-up and sign-in answer tokens, which must never be kept; a method the path does not
+    // answer is a 405 whatever the key.
+    writes
+        && req.path().starts_with("/v1/")
+        && !req.path().starts_with("/v1/auth/")
+        && state.routes.answers(req.method().as_str(), req.path())
 }
 
 fn parse_key(value: &HeaderValue) -> Result<String, ApiError> {
@@ -142,18 +146,19 @@ pub async fn idempotency(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let header = req.headers().get(KEY_HEADER).cloned();
-    let (Some(value), true) = (header, applies(&req)) else {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let (Some(value), Some(state)) = (header, state) else {
         return next
             .call(req)
             .await
             .map(ServiceResponse::map_into_boxed_body);
     };
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+    if !applies(&req, &state) {
         return next
             .call(req)
             .await
             .map(ServiceResponse::map_into_boxed_body);
-    };
+    }
     let prepared = async {
         let key = parse_key(&value)?;
         let ctx = crate::auth::authenticate(req.request().clone()).await?;

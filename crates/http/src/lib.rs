@@ -22,6 +22,7 @@ pub mod ratelimit;
 pub mod record;
 pub mod request_id;
 pub mod routes;
+pub mod schema;
 pub mod state;
 pub mod validate;
 
@@ -49,6 +50,14 @@ pub fn app(
     app.app_data(extract::BodyLimit(body_limit))
         .app_data(web::PayloadConfig::new(body_limit))
         .app_data(web::PathConfig::default().error_handler(|error, req| {
+            // A literal route's path with another method (`DELETE /v1/contacts/export`) reaches
+            // the `{id}` route of that method: 405, as for any method a path does not answer.
+            let routes = req.app_data::<web::Data<AppState>>().map(|s| &s.routes);
+            if let Some(routes) = routes.filter(|r| !r.answers(req.method().as_str(), req.path()))
+                && let Some(error) = fallback::method_not_allowed(routes, req)
+            {
+                return error.into();
+            }
             // An id that cannot be one names nothing: 404, like an id that never existed.
             ApiError::not_found(format!("There is nothing at {} ({error}).", req.path())).into()
         }))

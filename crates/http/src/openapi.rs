@@ -15,6 +15,8 @@ use utoipa_actix_web::AppExt;
 
 use crate::error::{ErrorCode, FieldError, PROBLEM_JSON, Problem};
 
+mod create_rules;
+
 pub const BEARER_JWT: &str = "bearer_jwt";
 pub const API_KEY: &str = "api_key";
 
@@ -61,6 +63,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         .openapi(BaseDocument::openapi())
         .configure(crate::routes::configure)
         .split_for_parts();
+    create_rules::apply(&mut document);
     apply_conventions(&mut document);
     document
 }
@@ -319,7 +322,8 @@ fn document_idempotency(method: &str, operation: &mut Operation) {
             ObjectBuilder::new()
                 .schema_type(Type::String)
                 .min_length(Some(1))
-                .max_length(Some(255)),
+                .max_length(Some(255))
+                .pattern(Some("^[ -~]+$")),
         ))
         .build();
     operation
@@ -385,6 +389,10 @@ fn apply_operation_conventions(
     }
     if has_query {
         standard.push(("422", ErrorCode::ValidationFailed));
+    }
+    if path.contains('{') {
+        // A path parameter names a record, which may not exist (or be another tenant's).
+        standard.push(("404", ErrorCode::NotFound));
     }
     if path.starts_with("/v1/") && public {
         // Public API operations (sign-up, login) are throttled too.

@@ -76,11 +76,16 @@ crate::list_envelope!(ApiKeyList, ApiKeyBody);
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
-    #[schema(example = "ERP sync")]
+    #[schema(
+        example = "ERP sync",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"\S"
+    )]
     pub name: String,
     /// At least one scope: `*`, `read`, `<object>:read`, `<object>:write` (object names are
     /// singular: `contact:read`).
-    #[schema(example = json!(["contact:write", "company:read"]))]
+    #[schema(example = json!(["contact:write", "company:read"]), min_items = 1)]
     pub scopes: Vec<String>,
     /// When the key stops working; none by default.
     pub expires_at: Option<DateTime<Utc>>,

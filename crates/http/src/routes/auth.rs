@@ -36,21 +36,26 @@ pub fn configure(config: &mut ServiceConfig) {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupRequest {
-    #[schema(example = "Acme Trading Co.")]
+    #[schema(
+        example = "Acme Trading Co.",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"\S"
+    )]
     pub organization_name: String,
-    #[schema(example = "王安")]
+    #[schema(example = "王安", min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
-    #[schema(example = "wang.an@acme.example")]
+    #[schema(example = "wang.an@acme.example", format = Email, max_length = 254)]
     pub email: String,
     /// At least 10 characters, at most 1,024 bytes.
-    #[schema(example = "correct horse battery staple", format = Password)]
+    #[schema(example = "correct horse battery staple", format = Password, min_length = 10, max_length = 1024)]
     pub password: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
-    #[schema(example = "wang.an@acme.example")]
+    #[schema(example = "wang.an@acme.example", format = Email, max_length = 254)]
     pub email: String,
     #[schema(format = Password)]
     pub password: String,

@@ -174,13 +174,13 @@ crate::record_answers!(
 }))]
 pub struct CompanyInput {
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 200)]
     pub name: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 253)]
     pub domain: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 200)]
     pub industry: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<i64>, minimum = 0)]
@@ -189,13 +189,13 @@ pub struct CompanyInput {
     #[schema(value_type = Option<i64>, minimum = 0)]
     pub annual_revenue_minor: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::schema::Currency>)]
     pub currency: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 64)]
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2048, pattern = r"^\s*https?://[^\s/?#]+\S*\s*$")]
     pub website: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<AddressInput>)]
@@ -204,6 +204,7 @@ pub struct CompanyInput {
     #[schema(value_type = Option<Uuid>)]
     pub parent_company_id: Option<Option<Uuid>>,
     /// The parent by your system's id, instead of `parent_company_id`.
+    #[schema(max_length = 255)]
     pub parent_external_id: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Tier>)]
@@ -216,13 +217,13 @@ pub struct CompanyInput {
     #[schema(value_type = Option<Uuid>)]
     pub owner_id: Option<Option<Uuid>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 200)]
     pub source: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 255)]
     pub external_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<crate::schema::Tag>>, max_items = 50)]
     pub tags: Option<Option<Vec<String>>>,
     #[schema(value_type = Option<Object>)]
     pub custom: Option<Value>,

@@ -75,11 +75,17 @@ crate::list_envelope!(CustomFieldList, CustomFieldBody);
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCustomFieldRequest {
-    /// `contact` or `company`.
+    #[schema(value_type = crate::schema::CustomFieldObject)]
     pub object: ObjectType,
-    #[schema(example = "region")]
+    /// The key in `custom`: a-z first, then a-z, 0-9 and _, at most 63.
+    #[schema(example = "region", pattern = "^[a-z][a-z0-9_]{0,62}$")]
     pub key: String,
-    #[schema(example = "Sales region")]
+    #[schema(
+        example = "Sales region",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"\S"
+    )]
     pub label: String,
     /// text, number, integer, boolean, date, datetime, select, multi_select, url, email,
     /// phone or money.
@@ -100,6 +106,7 @@ pub struct CreateCustomFieldRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateCustomFieldRequest {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub label: Option<String>,
     pub options: Option<Vec<String>>,
     pub required: Option<bool>,

@@ -121,8 +121,7 @@ crate::list_envelope!(ImportErrorList, ImportErrorBody);
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"object": "contact", "id_property": "email", "csv": "email,first_name\nwang.an@customer.example,安\n"}))]
 pub struct ImportRequest {
-    /// `company`, `contact`, `product` or `order`.
-    #[schema(example = "contact")]
+    #[schema(value_type = crate::schema::ImportObject, example = "contact")]
     pub object: String,
     /// How rows find existing records (`external_id`, `email`, `domain`, `sku`, `number`,
     /// `id`); omit it to create a record per row.
@@ -135,14 +134,17 @@ pub struct ImportRequest {
     pub file_name: Option<String>,
 }
 
-/// An import uploaded as `multipart/form-data`.
-#[derive(Debug, ToSchema)]
+/// An import uploaded as `multipart/form-data`: these parts and no others.
+// Documentation only (the parts are read by hand); `deny_unknown_fields` makes utoipa say
+// `additionalProperties: false`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct ImportUpload {
     /// The CSV file.
     #[schema(value_type = String, format = Binary)]
     pub file: Vec<u8>,
-    #[schema(example = "contact")]
+    #[schema(value_type = crate::schema::ImportObject, example = "contact")]
     pub object: String,
     pub id_property: Option<IdProperty>,
     /// The mapping as a JSON object: `{"E-mail": "email"}`.

@@ -22,20 +22,21 @@ pub fn configure(config: &mut ServiceConfig) {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeRequest {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     /// A language tag such as `zh-CN`; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 35, pattern = "^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]
     pub locale: Option<Option<String>>,
     /// An IANA time zone such as `Asia/Shanghai`; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 64, pattern = "^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$")]
     pub timezone: Option<Option<String>>,
     /// Required with `new_password`.
     #[schema(format = Password)]
     pub current_password: Option<String>,
     /// At least 10 characters. Other sessions are signed out.
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 10, max_length = 1024)]
     pub new_password: Option<String>,
 }
 

@@ -134,6 +134,7 @@ crate::list_envelope!(OrderList, OrderBody);
 #[serde(deny_unknown_fields)]
 pub struct OrderLineInput {
     pub product_id: Option<Uuid>,
+    #[schema(max_length = 100)]
     pub sku: Option<String>,
     #[schema(minimum = 1, example = 3)]
     pub quantity: i64,
@@ -157,27 +158,32 @@ pub struct OrderLineInput {
 }))]
 pub struct OrderInput {
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub number: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 255)]
     pub external_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Uuid>)]
     pub contact_id: Option<Option<Uuid>>,
+    #[schema(max_length = 255)]
     pub contact_external_id: Option<String>,
+    #[schema(value_type = Option<crate::schema::EmailAddress>)]
     pub contact_email: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Uuid>)]
     pub company_id: Option<Option<Uuid>>,
+    #[schema(max_length = 255)]
     pub company_external_id: Option<String>,
     /// Default `pending`.
     pub status: Option<OrderStatus>,
     /// Default: now.
     pub ordered_at: Option<DateTime<Utc>>,
     /// ISO 4217; required on creation.
+    #[schema(value_type = Option<crate::schema::Currency>)]
     pub currency: Option<String>,
     /// 1 to 500 lines.
+    #[schema(min_items = 1, max_items = 500)]
     pub lines: Option<Vec<OrderLineInput>>,
     /// Optional: the total you computed. When it differs from Rapport's sum of the lines the
     /// write is refused (422 `mismatch` on `total_minor`).
@@ -308,6 +314,7 @@ pub struct OrderListParams {
     /// updated_at, custom.<key>. Default `-created_at`.
     pub sort: Option<String>,
     /// Case-insensitive substring search over number, external id and skus.
+    #[param(min_length = 1, max_length = 200, pattern = r"\S")]
     pub q: Option<String>,
     pub status: Option<OrderStatus>,
     pub contact_id: Option<Uuid>,

@@ -70,13 +70,14 @@ pub struct SettingsPatch {
     /// Only the objects named change.
     pub record_visibility: Option<BTreeMap<ObjectType, Visibility>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::schema::Country>)]
     pub default_phone_region: Option<Option<String>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrganizationRequest {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     pub settings: Option<SettingsPatch>,
 }

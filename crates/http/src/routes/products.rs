@@ -103,20 +103,22 @@ crate::list_envelope!(ProductList, ProductBody);
     "unit_price_minor": 12900, "currency": "CNY", "warranty_months": 0
 }))]
 pub struct ProductInput {
+    #[schema(max_length = 100)]
     pub sku: Option<String>,
+    #[schema(max_length = 200)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 5000)]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 200)]
     pub category: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<i64>, minimum = 0)]
     pub unit_price_minor: Option<Option<i64>>,
     /// ISO 4217; required with `unit_price_minor`.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::schema::Currency>)]
     pub currency: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<i64>, minimum = 0)]
@@ -124,7 +126,7 @@ pub struct ProductInput {
     /// Default `true`.
     pub active: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 255)]
     pub external_id: Option<Option<String>>,
     #[schema(value_type = Option<Object>)]
     pub custom: Option<Value>,
@@ -207,6 +209,7 @@ pub struct ProductListParams {
     /// custom.<key>. Default `-created_at`.
     pub sort: Option<String>,
     /// Case-insensitive substring search over sku, name and category.
+    #[param(min_length = 1, max_length = 200, pattern = r"\S")]
     pub q: Option<String>,
     pub category: Option<String>,
     pub active: Option<bool>,

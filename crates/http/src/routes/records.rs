@@ -54,20 +54,20 @@ impl AddressBody {
 #[serde(deny_unknown_fields)]
 pub struct AddressInput {
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500)]
     pub street: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 200)]
     pub city: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 200)]
     pub region: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 32)]
     pub postal_code: Option<Option<String>>,
     /// ISO 3166-1 alpha-2, e.g. `CN`.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, example = "CN")]
+    #[schema(value_type = Option<crate::schema::Country>, example = "CN")]
     pub country: Option<Option<String>>,
 }
 
@@ -122,7 +122,12 @@ impl From<&Phone> for PhoneBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PhoneInput {
-    #[schema(example = "+86 138 0013 8000")]
+    #[schema(
+        example = "+86 138 0013 8000",
+        min_length = 1,
+        max_length = 64,
+        pattern = r"\S"
+    )]
     pub number: String,
     /// `mobile`, `work`, `home` or `other` (the default).
     pub kind: Option<PhoneKind>,
@@ -377,10 +382,12 @@ macro_rules! record_list_params {
             /// created_at, updated_at, last_activity_at, custom.<key>. Default `-created_at`.
             pub sort: Option<String>,
             /// Case-insensitive substring search over names, emails, phones and related names;
-            /// one or two characters work too.
+            /// one or two characters work too (up to 200, not only spaces).
+            #[param(min_length = 1, max_length = 200, pattern = r"\S")]
             pub q: Option<String>,
             pub owner_id: Option<uuid::Uuid>,
             /// Only records with this tag.
+            #[param(min_length = 1)]
             pub tag: Option<String>,
             pub created_after: Option<chrono::DateTime<chrono::Utc>>,
             pub created_before: Option<chrono::DateTime<chrono::Utc>>,
@@ -441,17 +448,18 @@ pub enum SortDirection {
     "cursor": null
 }))]
 pub struct SearchRequest {
-    /// A node: `{"and": [...]}`, `{"or": [...]}`, `{"not": node}` or a condition
-    /// `{"field", "op", "value"}` with op one of eq, neq, lt, lte, gt, gte, in, nin,
-    /// contains, starts_with, is_null, between. At most 8 levels and 50 conditions.
-    #[schema(value_type = Object)]
+    /// The filter tree; no filter matches every record.
+    #[schema(value_type = Option<crate::schema::FilterNode>)]
     pub filter: Option<Value>,
     pub sort: Option<Vec<SortItem>>,
     /// 1 to 200, default 50.
+    #[schema(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
+    #[schema(min_length = 1, max_length = 4096)]
     pub cursor: Option<String>,
-    /// Also a substring search, as `q` of the list.
+    /// Also a substring search, as `q` of the list (up to 200 characters, not only spaces).
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub q: Option<String>,
 }
 
@@ -510,9 +518,9 @@ impl SearchRequest {
 /// A field's value before and after a change.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ChangeBody {
-    #[schema(value_type = Object)]
+    /// The value before, any JSON value (null when there was none).
     pub old: Value,
-    #[schema(value_type = Object)]
+    /// The value after, any JSON value (null when cleared).
     pub new: Value,
 }
 
@@ -576,6 +584,7 @@ pub struct MergeRequest {
     /// The record that stays.
     pub primary_id: Uuid,
     /// The records merged into it (1 to 20); they are deleted with `merged_into`.
+    #[schema(min_items = 1, max_items = 20)]
     pub duplicate_ids: Vec<Uuid>,
     /// Answer what the merge would do, and change nothing.
     #[serde(default)]

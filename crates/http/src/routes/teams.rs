@@ -56,6 +56,7 @@ crate::list_envelope!(TeamList, TeamBody);
 #[serde(deny_unknown_fields)]
 pub struct CreateTeamRequest {
     /// Unique in the organization (ignoring case).
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     pub manager_id: Option<Uuid>,
 }
@@ -63,6 +64,7 @@ pub struct CreateTeamRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTeamRequest {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     /// `null` leaves the team without a manager.
     #[serde(default, deserialize_with = "nullable")]

@@ -86,21 +86,29 @@ pub struct UserFilterParams {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// Only an owner may create another owner.
     pub role: Role,
     pub team_id: Option<Uuid>,
     /// The initial password (at least 10 characters); the user can change it.
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 10, max_length = 1024)]
     pub password: String,
+    #[schema(max_length = 35, pattern = "^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]
     pub locale: Option<String>,
+    #[schema(
+        max_length = 64,
+        pattern = "^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$"
+    )]
     pub timezone: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     /// Only owners make or unmake owners.
     pub role: Option<Role>,

@@ -97,11 +97,13 @@ fn with_secret(webhook: &Webhook) -> WebhookWithSecret {
 #[schema(example = json!({"url": "https://erp.example.com/rapport/events", "events": ["contact.*", "order.created"], "description": "ERP sync"}))]
 pub struct WebhookInput {
     /// An `http` or `https` URL.
+    #[schema(max_length = 2048, pattern = r"^\s*https?://[^\s/?#]+\S*\s*$")]
     pub url: Option<String>,
     /// 1 to 50 patterns: `contact.created`, `contact.*`, `*`.
+    #[schema(min_items = 1, max_items = 50)]
     pub events: Option<Vec<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500)]
     pub description: Option<Option<String>>,
     /// Default `true`. Switching a webhook on again delivers the events from then on.
     pub active: Option<bool>,

@@ -417,9 +417,10 @@ pub async fn delete<R: Resource>(
 pub struct BatchUpsertRequest {
     /// How each row finds its record; every row must carry this property. `id` only updates.
     pub id_property: IdProperty,
-    /// 1 to 1,000 records, each the object's input plus its key (`id` when `id_property` is
-    /// `id`).
-    #[schema(value_type = Vec<Object>)]
+    /// 1 to 1,000 records, each the object's input (as for a create) plus its key (`id` when
+    /// `id_property` is `id`). Each row's problems, even not being an object, are reported in
+    /// its own result, so a row may be any JSON value here.
+    #[schema(value_type = Vec<serde_json::Value>, min_items = 1, max_items = 1000)]
     pub records: Vec<Value>,
     /// `true`: one failing row leaves the whole batch unwritten (the others answer
     /// `not_applied`). Default `false`: every valid row is written.
@@ -433,8 +434,9 @@ pub struct BatchUpsertRequest {
 #[schema(example = json!({"id_property": "external_id", "records": [{"external_id": "ERP-1001"}]}))]
 pub struct BatchDeleteRequest {
     pub id_property: IdProperty,
-    /// 1 to 1,000 objects, each with only the id property: `{"external_id": "ERP-1001"}`.
-    #[schema(value_type = Vec<Object>)]
+    /// 1 to 1,000 objects, each with only the id property: `{"external_id": "ERP-1001"}`;
+    /// as for upserts, a bad row is reported in its own result.
+    #[schema(value_type = Vec<serde_json::Value>, min_items = 1, max_items = 1000)]
     pub records: Vec<Value>,
     #[serde(default)]
     pub all_or_none: bool,
