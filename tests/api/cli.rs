@@ -9,7 +9,8 @@ use crate::helpers::TestApp;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_rapport");
 
-fn rapport() -> Command {
+/// The binary, with none of the tests' own `RAPPORT_*` environment.
+pub fn rapport() -> Command {
     let mut command = Command::new(BINARY);
     // The tests' own environment must not leak into the binary's configuration.
     for (key, _) in std::env::vars() {

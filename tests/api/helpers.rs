@@ -66,6 +66,33 @@ macro_rules! both_backends {
     };
 }
 
+/// Runs the named test once per backend, as `name::sqlite` and `name::postgres`, with a fresh
+/// database and no app: `async fn name(database: TestDatabase)`, for tests that start the
+/// server binary themselves.
+macro_rules! both_databases {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let database =
+                    $crate::helpers::TestDatabase::create($crate::helpers::Backend::Sqlite)
+                        .await
+                        .expect("SQLite is always available");
+                super::$name(database).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(database) =
+                    $crate::helpers::TestDatabase::create($crate::helpers::Backend::Postgres).await
+                {
+                    super::$name(database).await;
+                }
+            }
+        }
+    };
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -168,10 +195,7 @@ impl TestApp {
         backend: Backend,
         configure: impl FnOnce(&mut Config),
     ) -> Option<TestApp> {
-        let database = match backend {
-            Backend::Sqlite => TestDatabase::sqlite(),
-            Backend::Postgres => TestDatabase::postgres().await?,
-        };
+        let database = TestDatabase::create(backend).await?;
         let mut config = Config::with_database(DatabaseUrl::parse(&database.url).unwrap());
         config.bind = "127.0.0.1:0".parse().unwrap();
         config.workers = 2;
@@ -400,8 +424,9 @@ impl TestApp {
 }
 
 /// A database that exists for one test and is removed after it.
-struct TestDatabase {
+pub struct TestDatabase {
     url: String,
+    backend: Backend,
     cleanup: Cleanup,
 }
 
@@ -437,6 +462,23 @@ fn with_database(admin_url: &str, name: &str) -> String {
 }
 
 impl TestDatabase {
+    /// A fresh, empty database; None when PostgreSQL is wanted but cannot be reached (and
+    /// `REQUIRE_POSTGRES` is not set).
+    pub async fn create(backend: Backend) -> Option<TestDatabase> {
+        match backend {
+            Backend::Sqlite => Some(TestDatabase::sqlite()),
+            Backend::Postgres => TestDatabase::postgres().await,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
     fn sqlite() -> TestDatabase {
         let dir =
             std::env::temp_dir().join(format!("rapport-test-{}", uuid::Uuid::now_v7().simple()));
@@ -444,6 +486,7 @@ impl TestDatabase {
         let url = format!("sqlite://{}/rapport.db", dir.display());
         TestDatabase {
             url,
+            backend: Backend::Sqlite,
             cleanup: Cleanup::Directory(dir),
         }
     }
@@ -468,6 +511,7 @@ impl TestDatabase {
         let _ = admin.close().await;
         Some(TestDatabase {
             url: with_database(&admin_url, &name),
+            backend: Backend::Postgres,
             cleanup: Cleanup::Postgres { admin_url, name },
         })
     }

@@ -402,6 +402,11 @@ impl Catalog<'_> {
                 })
                 .ok_or_else(|| format!("`custom.{key}` is not a custom field of this object")),
             FieldPath::Related { relation, field } => {
+                // A dotted field of the object itself (`consent.email`) is no relation.
+                let dotted = format!("{relation}.{field}");
+                if let Some(info) = self.fields.iter().find(|f| f.name == dotted) {
+                    return Ok(Target::Standard(*info));
+                }
                 let Some(rel) = self.relations.iter().find(|r| r.name == relation) else {
                     return Err(format!(
                         "`{relation}.{field}`: `{relation}` is not a relation of this object"
@@ -694,6 +699,9 @@ pub struct RecordQuery {
 }
 
 #[cfg(test)]
+pub(crate) mod properties;
+
+#[cfg(test)]
 mod tests {
     use serde_json::json;
 
@@ -797,6 +805,29 @@ mod tests {
             issues(json!({"field": "deal.name", "op": "eq", "value": 1})),
             [("filter.field".into(), "unknown_field".into())]
         );
+    }
+
+    #[test]
+    fn dotted_fields_of_the_object_itself_are_not_relations() {
+        const DOTTED: &[FieldInfo] = &[FieldInfo {
+            name: "consent.email",
+            kind: FieldKind::Enum(&["opted_in", "opted_out", "unknown"]),
+            sortable: false,
+        }];
+        let catalog = Catalog {
+            fields: DOTTED,
+            relations: RELATIONS,
+            custom: &[],
+        };
+        let raw = parse_filter(
+            &json!({"field": "consent.email", "op": "eq", "value": "opted_out"}),
+            "filter",
+        )
+        .unwrap();
+        let Node::Condition(condition) = resolve(&raw, &catalog).unwrap() else {
+            panic!()
+        };
+        assert_eq!(condition.target, Target::Standard(DOTTED[0]));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use rapport_domain::custom_field::{CustomFieldDef, FieldType};
-use rapport_domain::import::{ClaimedImport, ImportChunk, ImportRowError};
+use rapport_domain::import::{ClaimedImport, ImportChunk, ImportJob, ImportRowError};
 use rapport_domain::page::PageRequest;
 use rapport_domain::write::{IdProperty, WriteRow};
 use rapport_domain::{AuthContext, ObjectType, Store, StoreError};
@@ -400,6 +400,26 @@ fn set_path(row: &mut Map<String, Value>, path: &str, value: Value) {
     }
 }
 
+/// Where each mapped column is and how its cells read: `(column index, field, kind)`.
+fn columns(
+    job: &ImportJob,
+    headers: &[String],
+    definitions: &[CustomFieldDef],
+) -> Result<Vec<(usize, String, Kind)>, String> {
+    job.mapping
+        .iter()
+        .map(|(header, field)| {
+            let index = headers
+                .iter()
+                .position(|h| h == header)
+                .ok_or_else(|| format!("the file has no column `{header}`"))?;
+            let kind = kind_of(job.object, field, definitions, job.id_property)
+                .ok_or_else(|| format!("`{field}` is no longer a field an import can fill"))?;
+            Ok((index, field.clone(), kind))
+        })
+        .collect()
+}
+
 /// A job being worked on: the rows left of its file, chunk by chunk.
 pub struct ImportRun {
     pub claimed: ClaimedImport,
@@ -438,18 +458,7 @@ impl ImportRun {
         let definitions = definitions(store, &claimed.ctx, job.object).await?;
         let (headers, _) = inspect(&claimed.content)
             .map_err(|e| RunError::Fatal(format!("the file cannot be read: {e}")))?;
-        let mut columns = Vec::new();
-        for (header, field) in &job.mapping {
-            let index = headers
-                .iter()
-                .position(|h| h == header)
-                .ok_or_else(|| RunError::Fatal(format!("the file has no column `{header}`")))?;
-            let kind =
-                kind_of(job.object, field, &definitions, job.id_property).ok_or_else(|| {
-                    RunError::Fatal(format!("`{field}` is no longer a field an import can fill"))
-                })?;
-            columns.push((index, field.clone(), kind));
-        }
+        let columns = columns(job, &headers, &definitions).map_err(RunError::Fatal)?;
         let processed = job.counts.processed;
         let mut records = csv::ReaderBuilder::new()
             .flexible(true)
@@ -589,6 +598,9 @@ impl ImportRun {
         )
     }
 }
+
+#[cfg(test)]
+mod properties;
 
 #[cfg(test)]
 mod tests {

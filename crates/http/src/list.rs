@@ -18,7 +18,7 @@ pub struct PageParams {
     #[param(minimum = 1, maximum = 200, default = 50)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
-    #[param(min_length = 1, max_length = 4096)]
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
     /// `total` adds the number of matching rows to the answer.
     #[param(pattern = "^total$")]

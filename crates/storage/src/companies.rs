@@ -466,6 +466,7 @@ per_backend! {
             qb.push(" or (t.deleted_at is null and t.domain in ");
             sql::push_list(&mut qb, domains.iter().cloned().chain([String::new()]));
             qb.push("))");
+            sql::push_lock_rows(&mut qb);
             let found: Vec<CompanyRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
             for row in found {
                 if let Some(into) = row.merged_into {
@@ -947,6 +948,8 @@ impl CompanyStore for SqlStore {
         let at = now();
         on_db!(&self.db, write, |pool, sql| {
             let mut tx = pool.begin().await?;
+            // Restores of one record at once: one restores it, the others find it live.
+            sql::lock_row(&mut tx, &COMPANIES, ctx.org_id, id).await?;
             let current: Option<CompanyRow> = sqlx::query_as(SELECT)
                 .bind(ctx.org_id)
                 .bind(id)

@@ -490,6 +490,7 @@ per_backend! {
             qb.push(" or (t.deleted_at is null and lower(t.email) in ");
             sql::push_list(&mut qb, emails.iter().cloned().chain([String::new()]));
             qb.push("))");
+            sql::push_lock_rows(&mut qb);
             let found: Vec<ContactRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
             for row in found {
                 if let Some(into) = merged_into(&row) {
@@ -1051,6 +1052,8 @@ impl ContactStore for SqlStore {
         let at = now();
         on_db!(&self.db, write, |pool, sql| {
             let mut tx = pool.begin().await?;
+            // Restores of one record at once: one restores it, the others find it live.
+            sql::lock_row(&mut tx, &CONTACTS, ctx.org_id, id).await?;
             let current: Option<ContactRow> = sqlx::query_as(SELECT)
                 .bind(ctx.org_id)
                 .bind(id)

@@ -19,7 +19,7 @@ use sqlx::sqlite::{
 use crate::error::ConnectError;
 use crate::url::DatabaseUrl;
 
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
+pub(crate) static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
 
 /// The native pools. SQLite allows one writer at a time, so writes go through a pool of one

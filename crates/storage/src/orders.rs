@@ -379,6 +379,7 @@ per_backend! {
             qb.push(" or (t.deleted_at is null and t.number in ");
             sql::push_list(&mut qb, numbers.iter().cloned().chain([String::new()]));
             qb.push("))");
+            sql::push_lock_rows(&mut qb);
             let found: Vec<OrderRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
             existing = orders(found)?;
         }
@@ -868,6 +869,8 @@ impl OrderStore for SqlStore {
         let at = crate::rows::now();
         on_db!(&self.db, write, |pool, sql| {
             let mut tx = pool.begin().await?;
+            // Restores of one record at once: one restores it, the others find it live.
+            sql::lock_row(&mut tx, &ORDERS, ctx.org_id, id).await?;
             let Some(current) = sql::load_orders(&mut *tx, ctx, &[id], false)
                 .await?
                 .into_iter()

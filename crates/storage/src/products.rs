@@ -233,6 +233,7 @@ per_backend! {
             qb.push(" or (t.deleted_at is null and t.sku in ");
             sql::push_list(&mut qb, skus.iter().cloned().chain([String::new()]));
             qb.push("))");
+            sql::push_lock_rows(&mut qb);
             let found: Vec<ProductRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
             existing = found.into_iter().map(|r| { let merged = r.merged_into; (Product::from(r), merged) }).collect();
         }
@@ -549,6 +550,8 @@ impl ProductStore for SqlStore {
         let at = crate::rows::now();
         on_db!(&self.db, write, |pool, sql| {
             let mut tx = pool.begin().await?;
+            // Restores of one record at once: one restores it, the others find it live.
+            sql::lock_row(&mut tx, &PRODUCTS, ctx.org_id, id).await?;
             let current: Option<ProductRow> = sqlx::query_as(SELECT)
                 .bind(ctx.org_id)
                 .bind(id)

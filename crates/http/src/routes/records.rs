@@ -456,7 +456,7 @@ pub struct SearchRequest {
     #[schema(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
-    #[schema(min_length = 1, max_length = 4096)]
+    #[schema(min_length = 1)]
     pub cursor: Option<String>,
     /// Also a substring search, as `q` of the list (up to 200 characters, not only spaces).
     #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
