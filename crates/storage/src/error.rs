@@ -54,10 +54,38 @@ fn classify(error: sqlx::Error) -> StoreError {
     }
 }
 
-/// PostgreSQL SQLSTATEs that mean "the database is not there right now" rather than "your
-/// query is wrong": connection exceptions (08…), shutdowns (57P0x), a dropped database (3D000).
+/// Codes that mean "not now, try again" rather than "your query is wrong". PostgreSQL:
+/// connection exceptions (08…), shutdowns (57P0x), a dropped database (3D000), and two
+/// concurrent transactions that had to be told apart — a deadlock (40P01) or a serialization
+/// failure (40001); one of them lost and nothing of it was written. SQLite: the database stayed
+/// busy or locked past `busy_timeout` (5, 6 and their extended codes).
 fn is_unavailable_code(code: Option<&str>) -> bool {
-    matches!(code, Some(c) if c.starts_with("08") || c.starts_with("57P") || c == "3D000")
+    let Some(code) = code else {
+        return false;
+    };
+    let postgres = code.starts_with("08")
+        || code.starts_with("57P")
+        || matches!(code, "3D000" | "40P01" | "40001");
+    let sqlite = code.parse::<u32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+    postgres || sqlite
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_unavailable_code;
+
+    #[test]
+    fn deadlocks_busy_databases_and_lost_connections_are_transient() {
+        for code in [
+            "40P01", "40001", "08006", "57P01", "3D000", "5", "517", "6", "262",
+        ] {
+            assert!(is_unavailable_code(Some(code)), "{code}");
+        }
+        for code in ["23505", "42P01", "22P02", "19", "2067", "1"] {
+            assert!(!is_unavailable_code(Some(code)), "{code}");
+        }
+        assert!(!is_unavailable_code(None));
+    }
 }
 
 /// Why the store could not be opened.
