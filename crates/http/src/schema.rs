@@ -74,73 +74,8 @@ impl utoipa::ToSchema for FilterNode {
     }
 }
 
-/// Declares a string enum schema of some object types, from the list the code checks against.
-macro_rules! object_subset {
-    ($(#[doc = $doc:literal])* $name:ident = $list:expr) => {
-        $(#[doc = $doc])*
-        pub struct $name;
-
-        impl utoipa::PartialSchema for $name {
-            fn schema() -> RefOr<Schema> {
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .description(Some(concat!($($doc),*).trim()))
-                    .enum_values(Some($list.iter().map(|o| o.as_str())))
-                    .into()
-            }
-        }
-
-        impl utoipa::ToSchema for $name {
-            fn name() -> Cow<'static, str> {
-                Cow::Borrowed(stringify!($name))
-            }
-        }
-    };
-}
-
-object_subset!(
-    /// An object whose records carry custom fields.
-    CustomFieldObject = rapport_domain::custom_field::CUSTOM_OBJECTS
-);
-object_subset!(
-    /// An object whose records CSV imports write.
-    ImportObject = crate::import::IMPORT_OBJECTS
-);
-
-/// Declares a string schema with a fixed list of values, from the list the code checks against.
-macro_rules! string_enum {
-    ($(#[doc = $doc:literal])* $name:ident = $values:expr) => {
-        $(#[doc = $doc])*
-        pub struct $name;
-
-        impl utoipa::PartialSchema for $name {
-            fn schema() -> RefOr<Schema> {
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .description(Some(concat!($($doc),*).trim()))
-                    .enum_values(Some($values))
-                    .into()
-            }
-        }
-
-        impl utoipa::ToSchema for $name {
-            fn name() -> Cow<'static, str> {
-                Cow::Borrowed(stringify!($name))
-            }
-        }
-    };
-}
-
-string_enum!(
-    /// An ISO 3166-1 alpha-2 country code, e.g. `CN`.
-    Country = rapport_domain::iso::COUNTRIES
-);
-string_enum!(
-    /// An ISO 4217 currency code, e.g. `CNY`.
-    Currency = rapport_domain::iso::CURRENCIES
-);
-
-/// Declares a string schema with these constraints.
+/// Declares a string schema, built with these `ObjectBuilder` calls, from the values the code
+/// checks against (so that the document and the check cannot drift apart).
 macro_rules! string_schema {
     ($(#[doc = $doc:literal])* $name:ident { $($method:ident($value:expr)),* }) => {
         $(#[doc = $doc])*
@@ -164,6 +99,30 @@ macro_rules! string_schema {
     };
 }
 
+string_schema!(
+    /// An object whose records carry custom fields.
+    CustomFieldObject {
+        enum_values(rapport_domain::custom_field::CUSTOM_OBJECTS.iter().map(|o| o.as_str()))
+    }
+);
+string_schema!(
+    /// An object whose records CSV imports write.
+    ImportObject {
+        enum_values(crate::import::IMPORT_OBJECTS.iter().map(|o| o.as_str()))
+    }
+);
+string_schema!(
+    /// An ISO 3166-1 alpha-2 country code, e.g. `CN`.
+    Country {
+        enum_values(rapport_domain::iso::COUNTRIES)
+    }
+);
+string_schema!(
+    /// An ISO 4217 currency code, e.g. `CNY`.
+    Currency {
+        enum_values(rapport_domain::iso::CURRENCIES)
+    }
+);
 string_schema!(
     /// An email address, compared case-insensitively.
     EmailAddress {
