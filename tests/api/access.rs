@@ -427,3 +427,76 @@ async fn each_credential_has_its_own_rate_limit(app: TestApp) {
         "the owner's token has its own bucket"
     );
 }
+
+both_backends!(credential_changes_take_effect_on_the_next_request);
+async fn credential_changes_take_effect_on_the_next_request(app: TestApp) {
+    // Each credential is used first, so that its answer is kept (the credential cache is on,
+    // as by default); the change must still count on the very next request.
+    let owner = app.signup("Acme", "owner@acme.example").await;
+    let (key_id, key) = app.api_key(&owner, &["*"]).await;
+    assert_eq!(app.get_as("/v1/contacts", &key).await.status, 200);
+    app.delete_as(&format!("/v1/api-keys/{key_id}"), &owner.access_token)
+        .await;
+    app.get_as("/v1/contacts", &key)
+        .await
+        .assert_problem(401, "unauthenticated");
+
+    let admin = app.member(&owner, "admin@acme.example", "admin").await;
+    let (_, admin_key) = app.api_key(&admin, &["*"]).await;
+    assert_eq!(app.get_as("/v1/users", &admin_key).await.status, 200);
+    assert_eq!(
+        app.get_as("/v1/users", &admin.access_token).await.status,
+        200
+    );
+    let demoted = app
+        .patch_as(
+            &format!("/v1/users/{}", admin.user_id),
+            &owner.access_token,
+            &json!({"role": "viewer"}),
+        )
+        .await;
+    assert_eq!(demoted.status, 200, "{}", demoted.text);
+    app.get_as("/v1/users", &admin_key)
+        .await
+        .assert_problem(403, "forbidden");
+    app.get_as("/v1/users", &admin.access_token)
+        .await
+        .assert_problem(403, "forbidden");
+
+    let response = app
+        .post_as(
+            "/v1/auth/logout",
+            &owner.access_token,
+            &json!({"refresh_token": owner.refresh_token}),
+        )
+        .await;
+    assert_eq!(response.status, 204, "{}", response.text);
+    app.get_as("/v1/me", &owner.access_token)
+        .await
+        .assert_problem(401, "unauthenticated");
+}
+
+both_backends!(another_node_sees_a_revocation_once_its_kept_answer_expires);
+async fn another_node_sees_a_revocation_once_its_kept_answer_expires(app: TestApp) {
+    let owner = app.signup("Acme", "owner@acme.example").await;
+    let (key_id, key) = app.api_key(&owner, &["*"]).await;
+    let sibling = app
+        .spawn_sibling(|config| config.credential_cache = std::time::Duration::from_millis(200))
+        .await;
+    let on_sibling = |key: &str| {
+        app.client
+            .get(format!("{sibling}/v1/contacts"))
+            .bearer_auth(key.to_owned())
+            .send()
+    };
+    assert_eq!(on_sibling(&key).await.unwrap().status(), 200);
+
+    app.delete_as(&format!("/v1/api-keys/{key_id}"), &owner.access_token)
+        .await;
+    // The node that revoked refuses at once; the other within its 200 ms.
+    app.get_as("/v1/contacts", &key)
+        .await
+        .assert_problem(401, "unauthenticated");
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(on_sibling(&key).await.unwrap().status(), 401);
+}

@@ -169,6 +169,15 @@ pub struct SettingsArgs {
         value_name = "SECONDS"
     )]
     pub access_token_ttl: Option<String>,
+    /// Milliseconds a resolved credential is kept; 0 asks the database on every request
+    /// [default: 1000]
+    #[arg(
+        long,
+        env = "RAPPORT_CREDENTIAL_CACHE_MS",
+        global = true,
+        value_name = "MS"
+    )]
+    pub credential_cache_ms: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +209,8 @@ pub struct Config {
     pub log_level: String,
     pub workers: usize,
     pub access_token_ttl: i64,
+    /// How long a resolved credential is kept (zero: not at all).
+    pub credential_cache: std::time::Duration,
     /// The webhook worker's pace (not a setting of its own: tests shrink it).
     pub webhooks: crate::webhooks::WebhookSettings,
     /// The import worker's pace and chunk size.
@@ -223,6 +234,7 @@ impl Config {
             log_level: "info".into(),
             workers: std::thread::available_parallelism().map_or(2, usize::from),
             access_token_ttl: 900,
+            credential_cache: rapport_storage::DEFAULT_CREDENTIAL_CACHE,
             webhooks: crate::webhooks::WebhookSettings::default(),
             imports: crate::imports::ImportSettings::default(),
         }
@@ -262,7 +274,7 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-const KEYS: [&str; 13] = [
+const KEYS: [&str; 14] = [
     "database_url",
     "bind",
     "jwt_secret",
@@ -276,6 +288,7 @@ const KEYS: [&str; 13] = [
     "log_level",
     "workers",
     "access_token_ttl",
+    "credential_cache_ms",
 ];
 const SECRET_KEYS: [&str; 2] = ["jwt_secret", "database_url"];
 
@@ -294,7 +307,7 @@ impl Config {
     /// Resolves flags (already parsed into `args`, with `matches` telling flag from
     /// environment), the file, and defaults.
     pub fn resolve(args: &SettingsArgs, matches: &ArgMatches) -> Result<Config, ConfigError> {
-        let cli_values: [(&'static str, &Option<String>); 13] = [
+        let cli_values: [(&'static str, &Option<String>); 14] = [
             ("database_url", &args.database_url),
             ("bind", &args.bind),
             ("jwt_secret", &args.jwt_secret),
@@ -308,6 +321,7 @@ impl Config {
             ("log_level", &args.log_level),
             ("workers", &args.workers),
             ("access_token_ttl", &args.access_token_ttl),
+            ("credential_cache_ms", &args.credential_cache_ms),
         ];
         let mut raw = Raw {
             values: BTreeMap::new(),
@@ -400,6 +414,11 @@ impl Config {
         if let Some(v) = raw.take("access_token_ttl") {
             config.access_token_ttl = parse(v, "access_token_ttl", |s| {
                 number(s, 60, 86_400).map(i64::from)
+            })?;
+        }
+        if let Some(v) = raw.take("credential_cache_ms") {
+            config.credential_cache = parse(v, "credential_cache_ms", |s| {
+                number(s, 0, 60_000).map(|ms| std::time::Duration::from_millis(u64::from(ms)))
             })?;
         }
         Ok(config)

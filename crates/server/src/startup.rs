@@ -32,7 +32,8 @@ pub struct Application {
 pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
     let store = rapport_storage::connect(&config.database_url)
         .await
-        .with_context(|| format!("cannot open {}", config.database_url))?;
+        .with_context(|| format!("cannot open {}", config.database_url))?
+        .with_credential_cache(config.credential_cache);
     store
         .migrate()
         .await

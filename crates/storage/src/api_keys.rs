@@ -132,7 +132,7 @@ impl ApiKeyStore for SqlStore {
     #[tracing::instrument(skip_all, fields(org = %ctx.org_id, key = %id))]
     async fn revoke(&self, ctx: &AuthContext, id: Uuid) -> Result<(), StoreError> {
         let at = now();
-        on_db!(&self.db, write, |pool| {
+        let result = on_db!(&self.db, write, |pool| {
             let mut tx = pool.begin().await?;
             let revoked = sqlx::query(REVOKE)
                 .bind(ctx.org_id)
@@ -152,6 +152,9 @@ impl ApiKeyStore for SqlStore {
             )?;
             tx.commit().await?;
             Ok(())
-        })
+        });
+        // Who may do what just changed (or may have): answers kept from before are stale.
+        self.principals.forget_all();
+        result
     }
 }

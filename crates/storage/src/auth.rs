@@ -303,7 +303,12 @@ impl AuthStore for SqlStore {
         user_id: Uuid,
         session_id: Uuid,
     ) -> Result<Option<Principal>, StoreError> {
-        on_db!(&self.db, read, |pool| {
+        let key = (session_id, user_id, org_id);
+        if let Some(principal) = self.principals.session(key) {
+            return Ok(Some(principal));
+        }
+        let ticket = self.principals.ticket();
+        let found = on_db!(&self.db, read, |pool| {
             let row: Option<PrincipalRow> = sqlx::query_as(SELECT_SESSION_PRINCIPAL)
                 .bind(session_id)
                 .bind(user_id)
@@ -311,14 +316,22 @@ impl AuthStore for SqlStore {
                 .fetch_optional(pool)
                 .await?;
             Ok(row.map(Principal::try_from).transpose()?)
-        })
+        })?;
+        if let Some(principal) = &found {
+            self.principals.keep_session(ticket, key, principal.clone());
+        }
+        Ok(found)
     }
 
     async fn api_key_principal(
         &self,
         secret_hash: &str,
     ) -> Result<Option<(Principal, KeyUse)>, StoreError> {
-        on_db!(&self.db, read, |pool| {
+        if let Some(found) = self.principals.key(secret_hash) {
+            return Ok(Some(found));
+        }
+        let ticket = self.principals.ticket();
+        let found = on_db!(&self.db, read, |pool| {
             let row: Option<KeyPrincipalRow> = sqlx::query_as(SELECT_KEY_PRINCIPAL)
                 .bind(secret_hash)
                 .fetch_optional(pool)
@@ -331,10 +344,15 @@ impl AuthStore for SqlStore {
                 last_used_at: row.key_last_used_at,
             };
             Ok(Some((Principal::try_from(row.principal)?, key)))
-        })
+        })?;
+        if let Some(found) = &found {
+            self.principals.keep_key(ticket, secret_hash, found.clone());
+        }
+        Ok(found)
     }
 
     async fn touch_api_key(&self, key_id: Uuid, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.principals.note_key_use(key_id, at);
         on_db!(&self.db, write, |pool| {
             sqlx::query(TOUCH_KEY)
                 .bind(key_id)
@@ -353,7 +371,7 @@ impl AuthStore for SqlStore {
         client: &ClientInfo,
     ) -> Result<RefreshOutcome, StoreError> {
         let at = now();
-        on_db!(&self.db, write, |pool| {
+        let result = on_db!(&self.db, write, |pool| {
             let mut tx = pool.begin().await?;
             let presented: Option<PresentedRow> = sqlx::query_as(SELECT_PRESENTED)
                 .bind(presented_hash)
@@ -426,13 +444,16 @@ impl AuthStore for SqlStore {
                 principal: Principal::try_from(principal)?,
                 organization: Organization::from(organization),
             })))
-        })
+        });
+        // Who may do what just changed (or may have): answers kept from before are stale.
+        self.principals.forget_all();
+        result
     }
 
     #[tracing::instrument(skip_all)]
     async fn end_session(&self, refresh_hash: &str, client: &ClientInfo) -> Result<(), StoreError> {
         let at = now();
-        on_db!(&self.db, write, |pool| {
+        let result = on_db!(&self.db, write, |pool| {
             let mut tx = pool.begin().await?;
             let presented: Option<PresentedRow> = sqlx::query_as(SELECT_PRESENTED)
                 .bind(refresh_hash)
@@ -460,7 +481,10 @@ impl AuthStore for SqlStore {
             }
             tx.commit().await?;
             Ok(())
-        })
+        });
+        // Who may do what just changed (or may have): answers kept from before are stale.
+        self.principals.forget_all();
+        result
     }
 
     async fn organization_of(&self, org_id: Uuid) -> Result<Organization, StoreError> {

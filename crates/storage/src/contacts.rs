@@ -117,7 +117,7 @@ const SOFT_DELETE: &str = "update contacts set deleted_at = $3, merged_into = $4
 const RESTORE: &str = "update contacts set deleted_at = null, version = version + 1, updated_at = $3 \
      where org_id = $1 and id = $2";
 const EMAIL_OWNER: &str = "select id from contacts where org_id = $1 and lower(email) = lower($2) \
-     and deleted_at is null and id <> $3 limit 1";
+     and deleted_at is null and email is not null and id <> $3 limit 1";
 const CLEAR_EXTERNAL_ID: &str =
     "update contacts set external_id = null where org_id = $1 and id = $2";
 const SAME_KEYS: &str = "select distinct k2.object_id, k2.kind from record_keys k1 \
@@ -487,7 +487,8 @@ per_backend! {
             sql::push_list(&mut qb, ids.iter().copied().chain([Uuid::nil()]));
             qb.push(" or t.external_id in ");
             sql::push_list(&mut qb, external_ids.iter().cloned().chain([String::new()]));
-            qb.push(" or (t.deleted_at is null and lower(t.email) in ");
+            // `email is not null` lets SQLite use the partial index `contacts_email`.
+            qb.push(" or (t.deleted_at is null and t.email is not null and lower(t.email) in ");
             sql::push_list(&mut qb, emails.iter().cloned().chain([String::new()]));
             qb.push("))");
             sql::push_lock_rows(&mut qb);

@@ -157,7 +157,12 @@ macro_rules! per_backend {
 #[derive(Clone)]
 pub struct SqlStore {
     pub(crate) db: Db,
+    /// Credentials resolved a moment ago (see `principals`).
+    pub(crate) principals: std::sync::Arc<crate::principals::PrincipalCache>,
 }
+
+/// How long a resolved credential is kept by default.
+pub const DEFAULT_CREDENTIAL_CACHE: Duration = Duration::from_secs(1);
 
 /// Opens the database the URL names: `sqlite://path` (created when missing) or `postgres://…`.
 /// Does not migrate; call [`SqlStore::migrate`].
@@ -166,7 +171,10 @@ pub async fn connect(url: &DatabaseUrl) -> Result<SqlStore, ConnectError> {
         Backend::Sqlite => connect_sqlite(url.expose()).await?,
         Backend::Postgres => connect_postgres(url.expose()).await?,
     };
-    Ok(SqlStore { db })
+    let principals = std::sync::Arc::new(crate::principals::PrincipalCache::new(
+        DEFAULT_CREDENTIAL_CACHE,
+    ));
+    Ok(SqlStore { db, principals })
 }
 
 async fn connect_sqlite(url: &str) -> Result<Db, ConnectError> {
@@ -180,8 +188,11 @@ async fn connect_sqlite(url: &str) -> Result<Db, ConnectError> {
         .pragma("temp_store", "memory");
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     // The writer opens (and creates) the file first; readers need it to exist.
+    // No ping before each acquire (sqlx's default): it doubles the round trips of every
+    // query. A connection that broke fails its next query, which answers 503, and is dropped.
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
+        .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(30))
         .connect_with(options.clone())
         .await
@@ -192,6 +203,7 @@ async fn connect_sqlite(url: &str) -> Result<Db, ConnectError> {
     } else {
         SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.read_only(true))
             .await
@@ -204,8 +216,10 @@ async fn connect_postgres(url: &str) -> Result<Db, ConnectError> {
     let options = PgConnectOptions::from_str(url)
         .map_err(|e| ConnectError::InvalidUrl(e.to_string()))?
         .application_name("rapport");
+    // As for SQLite: no ping round trip before every query.
     let pool = PgPoolOptions::new()
         .max_connections(32)
+        .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)
         .await
@@ -214,6 +228,12 @@ async fn connect_postgres(url: &str) -> Result<Db, ConnectError> {
 }
 
 impl SqlStore {
+    /// Keeps resolved credentials for `ttl` (zero: every request asks the database).
+    pub fn with_credential_cache(mut self, ttl: Duration) -> Self {
+        self.principals = std::sync::Arc::new(crate::principals::PrincipalCache::new(ttl));
+        self
+    }
+
     /// Applies the embedded migrations that the database lacks. Safe to run from several nodes
     /// at once on PostgreSQL (sqlx takes an advisory lock).
     pub async fn migrate(&self) -> Result<(), ConnectError> {

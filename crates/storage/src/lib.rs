@@ -25,6 +25,7 @@ mod instance;
 mod orders;
 mod organizations;
 mod owned;
+mod principals;
 mod products;
 mod records;
 mod teams;
@@ -32,6 +33,6 @@ mod url;
 mod users;
 mod webhooks;
 
-pub use db::{SqlStore, connect};
+pub use db::{DEFAULT_CREDENTIAL_CACHE, SqlStore, connect};
 pub use error::ConnectError;
 pub use url::DatabaseUrl;

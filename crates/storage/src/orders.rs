@@ -418,9 +418,9 @@ per_backend! {
             sql::push_list(&mut qb, contact_ids.iter().copied().chain([Uuid::nil()]));
             qb.push(" or external_id in ");
             sql::push_list(&mut qb, contact_external.iter().cloned().chain([String::new()]));
-            qb.push(" or lower(email) in ");
+            qb.push(" or (email is not null and lower(email) in ");
             sql::push_list(&mut qb, contact_emails.iter().cloned().chain([String::new()]));
-            qb.push(")");
+            qb.push("))");
             contacts = qb.build_query_as().fetch_all(&mut *conn).await?;
         }
         let mut companies: Vec<(Uuid, Option<String>)> = Vec::new();

@@ -43,7 +43,7 @@ impl OrganizationStore for SqlStore {
         expected_version: Option<i64>,
     ) -> Result<Organization, StoreError> {
         let at = now();
-        on_db!(&self.db, write, |pool| {
+        let result = on_db!(&self.db, write, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(LOCK).bind(ctx.org_id).execute(&mut *tx).await?;
             let current: OrganizationRow = sqlx::query_as(SELECT)
@@ -93,6 +93,9 @@ impl OrganizationStore for SqlStore {
                 .await?;
             tx.commit().await?;
             Ok(Organization::from(updated))
-        })
+        });
+        // Who may do what just changed (or may have): answers kept from before are stale.
+        self.principals.forget_all();
+        result
     }
 }

@@ -959,7 +959,8 @@ per_backend! {
                 qb.push("t.id = ").push_bind(id);
             }
             None if fold => {
-                qb.push("lower(t.").push(column).push(") = ").push_bind(value.to_lowercase());
+                // `is not null` lets SQLite use a partial unique index on the folded column.
+                qb.push("t.").push(column).push(" is not null and lower(t.").push(column).push(") = ").push_bind(value.to_lowercase());
             }
             None => {
                 qb.push("t.").push(column).push(" = ").push_bind(value.to_owned());

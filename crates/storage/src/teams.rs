@@ -124,7 +124,7 @@ impl TeamStore for SqlStore {
         expected_version: Option<i64>,
     ) -> Result<Team, StoreError> {
         let at = now();
-        on_db!(&self.db, write, |pool| {
+        let result = on_db!(&self.db, write, |pool| {
             let mut tx = pool.begin().await?;
             let locked = sqlx::query(LOCK)
                 .bind(ctx.org_id)
@@ -181,7 +181,10 @@ impl TeamStore for SqlStore {
                 .await?;
             tx.commit().await?;
             Ok(Team::from(row))
-        })
+        });
+        // Who may do what just changed (or may have): answers kept from before are stale.
+        self.principals.forget_all();
+        result
     }
 
     #[tracing::instrument(skip_all, fields(org = %ctx.org_id, team = %id))]
@@ -191,7 +194,7 @@ impl TeamStore for SqlStore {
         id: Uuid,
         expected_version: Option<i64>,
     ) -> Result<(), StoreError> {
-        on_db!(&self.db, write, |pool| {
+        let result = on_db!(&self.db, write, |pool| {
             let mut tx = pool.begin().await?;
             let current: Option<TeamRow> = sqlx::query_as(SELECT)
                 .bind(ctx.org_id)
@@ -217,6 +220,9 @@ impl TeamStore for SqlStore {
                 .await?;
             tx.commit().await?;
             Ok(())
-        })
+        });
+        // Who may do what just changed (or may have): answers kept from before are stale.
+        self.principals.forget_all();
+        result
     }
 }

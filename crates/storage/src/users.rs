@@ -177,7 +177,7 @@ impl UserStore for SqlStore {
         expected_version: Option<i64>,
     ) -> Result<User, StoreError> {
         let at = now();
-        on_db!(&self.db, write, |pool| {
+        let result = on_db!(&self.db, write, |pool| {
             let mut tx = pool.begin().await?;
             let locked = sqlx::query(LOCK)
                 .bind(ctx.org_id)
@@ -289,7 +289,10 @@ impl UserStore for SqlStore {
                 .await?;
             tx.commit().await?;
             Ok(User::try_from(row)?)
-        })
+        });
+        // Who may do what just changed (or may have): answers kept from before are stale.
+        self.principals.forget_all();
+        result
     }
 
     async fn password_hash(&self, ctx: &AuthContext) -> Result<String, StoreError> {
@@ -306,7 +309,7 @@ impl UserStore for SqlStore {
     #[tracing::instrument(skip_all, fields(org = %ctx.org_id, user = %ctx.user_id))]
     async fn change_password(&self, ctx: &AuthContext, new_hash: String) -> Result<(), StoreError> {
         let at = now();
-        on_db!(&self.db, write, |pool| {
+        let result = on_db!(&self.db, write, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(UPDATE_PASSWORD)
                 .bind(ctx.org_id)
@@ -342,7 +345,10 @@ impl UserStore for SqlStore {
             )?;
             tx.commit().await?;
             Ok(())
-        })
+        });
+        // Who may do what just changed (or may have): answers kept from before are stale.
+        self.principals.forget_all();
+        result
     }
 
     #[tracing::instrument(skip_all, fields(org = %ctx.org_id, from = %from, to = %to))]
