@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 REDOCLY := npx --yes @redocly/cli@2.77.0
 
-.PHONY: run test setup contract contract-long contract-strict openapi lint lint-openapi fmt migration clean-test-dbs help
+.PHONY: run test setup contract contract-long contract-strict openapi lint lint-openapi fmt migration clean-test-dbs bench bench-quick soak help
 
 help:
 	@echo "make run            serve the API on 127.0.0.1:8080 with ./rapport.db (docs at /docs)"
@@ -15,6 +15,9 @@ help:
 	@echo "make openapi        regenerate openapi/openapi.json from the code"
 	@echo "make lint           rustfmt --check, clippy (warnings denied), redocly lint"
 	@echo "make migration name=add_things   create the SQLite/PostgreSQL migration pair"
+	@echo "make bench          benchmark both backends at 1,000,000 contacts; writes bench/RESULTS.md"
+	@echo "make bench-quick    the same, small and short, to check the bench (bench/out/)"
+	@echo "make soak           10 minutes of mixed load on PostgreSQL, watching memory and connections"
 
 ## Serve with zero configuration: SQLite file rapport.db here, migrations applied.
 run:
@@ -79,6 +82,20 @@ migration:
 	  printf -- "-- %s (%s): what this changes and why.\n" "$(name)" "$$backend" > $$file; \
 	  echo "created $$file"; \
 	done
+
+## The benchmark: release build, both backends, 1,000,000 contacts, figures beside their references
+## in bench/RESULTS.md (about an hour). BENCH_FLAGS passes flags, e.g. BENCH_FLAGS=--backends=postgres.
+## bench.py installs wrk and starts PostgreSQL itself when they are missing.
+bench:
+	python3 bench/bench.py run $(BENCH_FLAGS)
+
+## A smoke run of the benchmark (20,000 contacts, seconds per scenario); results in bench/out/.
+bench-quick:
+	python3 bench/bench.py run --quick $(BENCH_FLAGS)
+
+## 10 minutes of mixed load; appends its summary to bench/RESULTS.md. Not part of CI.
+soak:
+	python3 bench/bench.py soak --minutes $(or $(SOAK_MINUTES),10) $(SOAK_FLAGS)
 
 ## Drop test databases left behind by interrupted test runs.
 clean-test-dbs:
