@@ -88,6 +88,8 @@ const SELECT: &str = concat!(
     company_columns!(),
     " from companies where org_id = $1 and id = $2"
 );
+/// The columns, for a `where` built by the caller.
+const SELECT_WHERE: &str = concat!("select ", company_columns!(), " from companies t where ");
 const SELECT_BY_IDS: &str = concat!(
     "select ",
     company_columns!(),
@@ -458,14 +460,8 @@ per_backend! {
         let mut existing: Vec<Company> = Vec::new();
         let mut merged: HashMap<Uuid, Uuid> = HashMap::new();
         if !ids.is_empty() || !external_ids.is_empty() || !domains.is_empty() {
-            let mut qb = sqlx::QueryBuilder::<Db>::new(SELECT_BY_IDS);
-            qb.push_bind(ctx.org_id).push(" and (t.id in ");
-            sql::push_list(&mut qb, ids.iter().copied().chain([Uuid::nil()]));
-            qb.push(" or t.external_id in ");
-            sql::push_list(&mut qb, external_ids.iter().cloned().chain([String::new()]));
-            qb.push(" or (t.deleted_at is null and t.domain in ");
-            sql::push_list(&mut qb, domains.iter().cloned().chain([String::new()]));
-            qb.push("))");
+            let mut qb = sqlx::QueryBuilder::<Db>::new(SELECT_WHERE);
+            sql::push_keyed_lookup(&mut qb, ctx.org_id, &ids, &external_ids, "t.deleted_at is null and t.domain", &domains);
             sql::push_lock_rows(&mut qb);
             let found: Vec<CompanyRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
             for row in found {

@@ -91,6 +91,8 @@ const SELECT: &str = concat!(
     contact_columns!(),
     " from contacts where org_id = $1 and id = $2"
 );
+/// The columns, for a `where` built by the caller.
+const SELECT_WHERE: &str = concat!("select ", contact_columns!(), " from contacts t where ");
 const SELECT_BY_IDS: &str = concat!(
     "select ",
     contact_columns!(),
@@ -482,15 +484,8 @@ per_backend! {
         let mut existing: Vec<Contact> = Vec::new();
         let mut merged: HashMap<Uuid, Uuid> = HashMap::new();
         if !ids.is_empty() || !external_ids.is_empty() || !emails.is_empty() {
-            let mut qb = sqlx::QueryBuilder::<Db>::new(SELECT_BY_IDS);
-            qb.push_bind(ctx.org_id).push(" and (t.id in ");
-            sql::push_list(&mut qb, ids.iter().copied().chain([Uuid::nil()]));
-            qb.push(" or t.external_id in ");
-            sql::push_list(&mut qb, external_ids.iter().cloned().chain([String::new()]));
-            // `email is not null` lets SQLite use the partial index `contacts_email`.
-            qb.push(" or (t.deleted_at is null and t.email is not null and lower(t.email) in ");
-            sql::push_list(&mut qb, emails.iter().cloned().chain([String::new()]));
-            qb.push("))");
+            let mut qb = sqlx::QueryBuilder::<Db>::new(SELECT_WHERE);
+            sql::push_keyed_lookup(&mut qb, ctx.org_id, &ids, &external_ids, "t.deleted_at is null and t.email is not null and lower(t.email)", &emails);
             sql::push_lock_rows(&mut qb);
             let found: Vec<ContactRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
             for row in found {

@@ -76,6 +76,8 @@ macro_rules! order_columns {
     };
 }
 
+/// The columns, for a `where` built by the caller.
+const SELECT_WHERE: &str = concat!("select ", order_columns!(), " from orders t where ");
 const SELECT_BY_IDS: &str = concat!(
     "select ",
     order_columns!(),
@@ -371,14 +373,8 @@ per_backend! {
         }
         let mut existing: Vec<Order> = Vec::new();
         if !ids.is_empty() || !external_ids.is_empty() || !numbers.is_empty() {
-            let mut qb = sqlx::QueryBuilder::<Db>::new(SELECT_BY_IDS);
-            qb.push_bind(ctx.org_id).push(" and (t.id in ");
-            sql::push_list(&mut qb, ids.iter().copied().chain([Uuid::nil()]));
-            qb.push(" or t.external_id in ");
-            sql::push_list(&mut qb, external_ids.iter().cloned().chain([String::new()]));
-            qb.push(" or (t.deleted_at is null and t.number in ");
-            sql::push_list(&mut qb, numbers.iter().cloned().chain([String::new()]));
-            qb.push("))");
+            let mut qb = sqlx::QueryBuilder::<Db>::new(SELECT_WHERE);
+            sql::push_keyed_lookup(&mut qb, ctx.org_id, &ids, &external_ids, "t.deleted_at is null and t.number", &numbers);
             sql::push_lock_rows(&mut qb);
             let found: Vec<OrderRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
             existing = orders(found)?;

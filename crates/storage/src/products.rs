@@ -67,6 +67,8 @@ const SELECT: &str = concat!(
     product_columns!(),
     " from products where org_id = $1 and id = $2"
 );
+/// The columns, for a `where` built by the caller.
+const SELECT_WHERE: &str = concat!("select ", product_columns!(), " from products t where ");
 const SELECT_BY_IDS: &str = concat!(
     "select ",
     product_columns!(),
@@ -225,14 +227,8 @@ per_backend! {
         }
         let mut existing: Vec<(Product, Option<Uuid>)> = Vec::new();
         if !ids.is_empty() || !external_ids.is_empty() || !skus.is_empty() {
-            let mut qb = sqlx::QueryBuilder::<Db>::new(SELECT_BY_IDS);
-            qb.push_bind(ctx.org_id).push(" and (t.id in ");
-            sql::push_list(&mut qb, ids.iter().copied().chain([Uuid::nil()]));
-            qb.push(" or t.external_id in ");
-            sql::push_list(&mut qb, external_ids.iter().cloned().chain([String::new()]));
-            qb.push(" or (t.deleted_at is null and t.sku in ");
-            sql::push_list(&mut qb, skus.iter().cloned().chain([String::new()]));
-            qb.push("))");
+            let mut qb = sqlx::QueryBuilder::<Db>::new(SELECT_WHERE);
+            sql::push_keyed_lookup(&mut qb, ctx.org_id, &ids, &external_ids, "t.deleted_at is null and t.sku", &skus);
             sql::push_lock_rows(&mut qb);
             let found: Vec<ProductRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
             existing = found.into_iter().map(|r| { let merged = r.merged_into; (Product::from(r), merged) }).collect();

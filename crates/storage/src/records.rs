@@ -637,6 +637,29 @@ per_backend! {
     }
 
     /// `(a, b, …)` of bound values, for `in` lists.
+    /// The records a batch targets, by id, external id or the object's own key (`key` is the
+    /// SQL of its live-record condition up to ` in `, e.g. `t.deleted_at is null and t.sku`):
+    /// `(t.org_id = $o and t.id in (…)) or (t.org_id = $o and t.external_id in (…)) or (…)`.
+    /// The tenant sits in every branch rather than in front of them, so that SQLite serves each
+    /// branch from its own index even before it has statistics (with `t.org_id = $o and (…)` it
+    /// walks all of the tenant's rows); PostgreSQL makes the same BitmapOr either way.
+    pub(crate) fn push_keyed_lookup(
+        qb: &mut Builder,
+        org_id: Uuid,
+        ids: &[Uuid],
+        external_ids: &[String],
+        key: &str,
+        keys: &[String],
+    ) {
+        qb.push("((t.org_id = ").push_bind(org_id).push(" and t.id in ");
+        push_list(qb, ids.iter().copied().chain([Uuid::nil()]));
+        qb.push(") or (t.org_id = ").push_bind(org_id).push(" and t.external_id in ");
+        push_list(qb, external_ids.iter().cloned().chain([String::new()]));
+        qb.push(") or (t.org_id = ").push_bind(org_id).push(" and ").push(key).push(" in ");
+        push_list(qb, keys.iter().cloned().chain([String::new()]));
+        qb.push("))");
+    }
+
     pub(crate) fn push_list<T>(qb: &mut Builder, values: impl IntoIterator<Item = T>)
     where
         T: for<'q> sqlx::Encode<'q, Db> + sqlx::Type<Db> + Send + 'static,
