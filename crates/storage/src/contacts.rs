@@ -625,12 +625,11 @@ per_backend! {
         let mut companies_by_id: HashMap<Uuid, String> = HashMap::new();
         let mut companies_by_external: HashMap<String, (Uuid, String)> = HashMap::new();
         if !company_ids.is_empty() || !company_external_ids.is_empty() {
-            let mut qb = sqlx::QueryBuilder::<Db>::new("select id, external_id, name from companies where org_id = ");
-            qb.push_bind(ctx.org_id).push(" and deleted_at is null and (id in ");
-            sql::push_list(&mut qb, company_ids.iter().copied().chain([Uuid::nil()]));
-            qb.push(" or external_id in ");
-            sql::push_list(&mut qb, company_external_ids.iter().cloned().chain([String::new()]));
-            qb.push(")");
+            const SELECT: &str = "select id, external_id, name from companies where ";
+            let mut qb = sqlx::QueryBuilder::<Db>::new(SELECT);
+            sql::push_key_branch(&mut qb, "", ctx.org_id, "deleted_at is null and id", company_ids.iter().copied().chain([Uuid::nil()]));
+            qb.push(" union ").push(SELECT);
+            sql::push_key_branch(&mut qb, "", ctx.org_id, "deleted_at is null and external_id", company_external_ids.iter().cloned().chain([String::new()]));
             let found: Vec<(Uuid, Option<String>, String)> = qb.build_query_as().fetch_all(&mut *conn).await?;
             for (id, external_id, name) in found {
                 if let Some(external_id) = external_id {

@@ -409,35 +409,34 @@ per_backend! {
         // (id, external_id, lower(email), company_id)
         let mut contacts: Vec<ContactKeys> = Vec::new();
         if !contact_ids.is_empty() || !contact_external.is_empty() || !contact_emails.is_empty() {
-            let mut qb = sqlx::QueryBuilder::<Db>::new("select id, external_id, lower(email), company_id from contacts where org_id = ");
-            qb.push_bind(ctx.org_id).push(" and deleted_at is null and (id in ");
-            sql::push_list(&mut qb, contact_ids.iter().copied().chain([Uuid::nil()]));
-            qb.push(" or external_id in ");
-            sql::push_list(&mut qb, contact_external.iter().cloned().chain([String::new()]));
-            qb.push(" or (email is not null and lower(email) in ");
-            sql::push_list(&mut qb, contact_emails.iter().cloned().chain([String::new()]));
-            qb.push("))");
+            const SELECT: &str = "select id, external_id, lower(email), company_id from contacts where ";
+            let mut qb = sqlx::QueryBuilder::<Db>::new(SELECT);
+            sql::push_key_branch(&mut qb, "", ctx.org_id, "deleted_at is null and id", contact_ids.iter().copied().chain([Uuid::nil()]));
+            qb.push(" union ").push(SELECT);
+            sql::push_key_branch(&mut qb, "", ctx.org_id, "deleted_at is null and external_id", contact_external.iter().cloned().chain([String::new()]));
+            qb.push(" union ").push(SELECT);
+            let emails = contact_emails.iter().cloned().chain([String::new()]);
+            sql::push_key_branch(&mut qb, "", ctx.org_id, "deleted_at is null and email is not null and lower(email)", emails);
             contacts = qb.build_query_as().fetch_all(&mut *conn).await?;
         }
         let mut companies: Vec<(Uuid, Option<String>)> = Vec::new();
         let company_of_contacts: Vec<Uuid> = contacts.iter().filter_map(|c| c.3).collect();
         if !company_ids.is_empty() || !company_external.is_empty() || !company_of_contacts.is_empty() {
-            let mut qb = sqlx::QueryBuilder::<Db>::new("select id, external_id from companies where org_id = ");
-            qb.push_bind(ctx.org_id).push(" and deleted_at is null and (id in ");
-            sql::push_list(&mut qb, company_ids.iter().copied().chain(company_of_contacts.iter().copied()).chain([Uuid::nil()]));
-            qb.push(" or external_id in ");
-            sql::push_list(&mut qb, company_external.iter().cloned().chain([String::new()]));
-            qb.push(")");
+            const SELECT: &str = "select id, external_id from companies where ";
+            let mut qb = sqlx::QueryBuilder::<Db>::new(SELECT);
+            let ids = company_ids.iter().copied().chain(company_of_contacts.iter().copied()).chain([Uuid::nil()]);
+            sql::push_key_branch(&mut qb, "", ctx.org_id, "deleted_at is null and id", ids);
+            qb.push(" union ").push(SELECT);
+            sql::push_key_branch(&mut qb, "", ctx.org_id, "deleted_at is null and external_id", company_external.iter().cloned().chain([String::new()]));
             companies = qb.build_query_as().fetch_all(&mut *conn).await?;
         }
         let mut product_rows: Vec<ProductKeys> = Vec::new();
         if !product_ids.is_empty() || !skus.is_empty() {
-            let mut qb = sqlx::QueryBuilder::<Db>::new("select id, sku, name, unit_price_minor, currency from products where org_id = ");
-            qb.push_bind(ctx.org_id).push(" and deleted_at is null and (id in ");
-            sql::push_list(&mut qb, product_ids.iter().copied().chain([Uuid::nil()]));
-            qb.push(" or sku in ");
-            sql::push_list(&mut qb, skus.iter().cloned().chain([String::new()]));
-            qb.push(")");
+            const SELECT: &str = "select id, sku, name, unit_price_minor, currency from products where ";
+            let mut qb = sqlx::QueryBuilder::<Db>::new(SELECT);
+            sql::push_key_branch(&mut qb, "", ctx.org_id, "deleted_at is null and id", product_ids.iter().copied().chain([Uuid::nil()]));
+            qb.push(" union ").push(SELECT);
+            sql::push_key_branch(&mut qb, "", ctx.org_id, "deleted_at is null and sku", skus.iter().cloned().chain([String::new()]));
             product_rows = qb.build_query_as().fetch_all(&mut *conn).await?;
         }
         let products = Products {

@@ -636,13 +636,9 @@ per_backend! {
         Ok(())
     }
 
-    /// `(a, b, …)` of bound values, for `in` lists.
     /// The records a batch targets, by id, external id or the object's own key (`key` is the
     /// SQL of its live-record condition up to ` in `, e.g. `t.deleted_at is null and t.sku`):
     /// `(t.org_id = $o and t.id in (…)) or (t.org_id = $o and t.external_id in (…)) or (…)`.
-    /// The tenant sits in every branch rather than in front of them, so that SQLite serves each
-    /// branch from its own index even before it has statistics (with `t.org_id = $o and (…)` it
-    /// walks all of the tenant's rows); PostgreSQL makes the same BitmapOr either way.
     pub(crate) fn push_keyed_lookup(
         qb: &mut Builder,
         org_id: Uuid,
@@ -651,15 +647,33 @@ per_backend! {
         key: &str,
         keys: &[String],
     ) {
-        qb.push("((t.org_id = ").push_bind(org_id).push(" and t.id in ");
-        push_list(qb, ids.iter().copied().chain([Uuid::nil()]));
-        qb.push(") or (t.org_id = ").push_bind(org_id).push(" and t.external_id in ");
-        push_list(qb, external_ids.iter().cloned().chain([String::new()]));
-        qb.push(") or (t.org_id = ").push_bind(org_id).push(" and ").push(key).push(" in ");
-        push_list(qb, keys.iter().cloned().chain([String::new()]));
-        qb.push("))");
+        qb.push("(");
+        push_key_branch(qb, "t.", org_id, "t.id", ids.iter().copied().chain([Uuid::nil()]));
+        qb.push(" or ");
+        push_key_branch(qb, "t.", org_id, "t.external_id", external_ids.iter().cloned().chain([String::new()]));
+        qb.push(" or ");
+        push_key_branch(qb, "t.", org_id, key, keys.iter().cloned().chain([String::new()]));
+        qb.push(")");
     }
 
+    /// One branch of a lookup by several keys: `(<alias>org_id = $o and <column> in (…))`.
+    /// Every branch names the tenant itself rather than the tenant standing in front of an `or`
+    /// of them: with `org_id = $o and (… or …)` SQLite walks all of the tenant's rows when it
+    /// has no statistics. Joined by `or` (as in `push_keyed_lookup`, a bare `where` of branches)
+    /// SQLite serves each branch from its own index; where every branch shares another condition
+    /// (`deleted_at is null`) it may still prefer the walk, so such lookups join their branches
+    /// by `union` of one `select` each. PostgreSQL plans either form from the indexes. `values`
+    /// must not be empty: callers append a value that matches nothing.
+    pub(crate) fn push_key_branch<T>(qb: &mut Builder, alias: &str, org_id: Uuid, column: &str, values: impl IntoIterator<Item = T>)
+    where
+        T: for<'q> sqlx::Encode<'q, Db> + sqlx::Type<Db> + Send + 'static,
+    {
+        qb.push("(").push(alias).push("org_id = ").push_bind(org_id).push(" and ").push(column).push(" in ");
+        push_list(qb, values);
+        qb.push(")");
+    }
+
+    /// `(a, b, …)` of bound values, for `in` lists.
     pub(crate) fn push_list<T>(qb: &mut Builder, values: impl IntoIterator<Item = T>)
     where
         T: for<'q> sqlx::Encode<'q, Db> + sqlx::Type<Db> + Send + 'static,
