@@ -697,7 +697,7 @@ def run_wrk(url: str, script: str, connections: int, threads: int, seconds: int,
     bad = sum(n for s, n in statuses.items() if not s.startswith("2"))
     socket_errors = errors["connect"] + errors["read"] + errors["write"] + errors["timeout"]
     shown = " ".join(a if " " not in a else repr(a) for a in cmd)
-    shown = re.sub(r"Bearer \S+", "Bearer $KEY", shown)
+    shown = re.sub(r"Bearer [^\s']+", "Bearer $KEY", shown)
     return {
         "rps": requests / seconds_run,
         "requests": requests,
@@ -1268,6 +1268,24 @@ def pg_connections(db: str) -> int:
     return int(psql(f"select count(*) from pg_stat_activity where datname = '{db}'"))
 
 
+def warning_lines(log_path: Path) -> tuple[int, list[list]]:
+    """The server log's WARN and ERROR lines: how many, and the commonest messages with counts
+    (the log itself goes with the work directory)."""
+    kinds: dict[str, int] = {}
+    count = 0
+    for line in log_path.read_text(errors="replace").splitlines():
+        if '"level":"WARN"' not in line and '"level":"ERROR"' not in line:
+            continue
+        count += 1
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            entry = {"message": line[:120]}
+        what = " ".join(str(entry.get(k, "")) for k in ("level", "target", "message")).strip()
+        kinds[what] = kinds.get(what, 0) + 1
+    return count, [[k, n] for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])[:10]]
+
+
 def soak(binary: Path, plan: Plan, minutes: float, workdir: Path) -> dict:
     """Mixed load for `minutes` on PostgreSQL, sampling memory, descriptors and connections."""
     cleanup = Cleanup()
@@ -1308,10 +1326,9 @@ def soak(binary: Path, plan: Plan, minutes: float, workdir: Path) -> dict:
         time.sleep(10)  # one sample after the load: what is left when it stops
         stop.set()
         sampler.join()
-        warnings = sum(1 for line in server.log_path.read_text(errors="replace").splitlines()
-                       if '"level":"WARN"' in line or '"level":"ERROR"' in line)
+        warnings, kinds = warning_lines(server.log_path)
         return {"minutes": minutes, "connections": plan.connections, "seeded_contacts": small.contacts,
-                "load": load, "samples": samples, "server_warnings": warnings,
+                "load": load, "samples": samples, "server_warnings": warnings, "warning_kinds": kinds,
                 "peak_rss_kb": server.status_kb("VmHWM")}
     finally:
         cleanup.run()

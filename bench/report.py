@@ -400,6 +400,9 @@ def soak_section(result: dict | None) -> str:
         ["server log lines at WARN or ERROR", result["server_warnings"]],
         ["peak RSS (VmHWM)", f"{result['peak_rss_kb'] / 1024:.0f} MB"],
     ])
+    if result.get("warning_kinds"):
+        text += "\n\nThe server log's WARN and ERROR lines, commonest first:\n\n"
+        text += table(["lines", "level, target, message"], [[n, f"`{k}`"] for k, n in result["warning_kinds"]])
     if g:
         text += "\n\nMedians over the second fifth of the run against the last fifth:\n\n"
         text += table(["measure", "early", "late", "max", "change"], [
