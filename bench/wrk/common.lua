@@ -53,6 +53,68 @@ function common.headers(extra)
   return h
 end
 
+-- GET /v1/contacts/{id} for every id of BENCH_IDS_FILE (one id a line).
+function common.get_requests(headers)
+  local out = {}
+  for _, id in ipairs(common.lines(os.getenv("BENCH_IDS_FILE"))) do
+    out[#out + 1] = wrk.format("GET", "/v1/contacts/" .. id, headers)
+  end
+  return out
+end
+
+-- GET /v1/contacts?limit=50 from every cursor of BENCH_CURSORS_FILE (an empty line is the
+-- first page).
+function common.list_requests(headers)
+  local out = {}
+  for _, cursor in ipairs(common.lines(os.getenv("BENCH_CURSORS_FILE"))) do
+    local path = "/v1/contacts?limit=50"
+    if cursor ~= "" then
+      path = path .. "&cursor=" .. cursor -- bench.py wrote them URL-encoded
+    end
+    out[#out + 1] = wrk.format("GET", path, headers)
+  end
+  return out
+end
+
+-- The records a thread patches: its slice of BENCH_TARGETS_FILE ("id version" lines), kept
+-- in a free list. take() hands out one that is not in flight with its version; answered()
+-- puts back the record an answer names, with the version the answer carries (wrk does not
+-- say which request an answer belongs to, but a record's body starts with its id).
+local Targets = {}
+Targets.__index = Targets
+
+function common.targets()
+  local t = setmetatable({ free = {}, version = {} }, Targets)
+  for i, line in ipairs(common.lines(os.getenv("BENCH_TARGETS_FILE"))) do
+    -- A slice per thread: no two threads ever touch the same record.
+    if (i - 1) % thread_count == thread_index then
+      local id, v = line:match("^(%S+)%s+(%d+)$")
+      t.free[#t.free + 1] = id
+      t.version[id] = tonumber(v)
+    end
+  end
+  return t
+end
+
+function Targets:take()
+  local id = table.remove(self.free)
+  if id ~= nil then
+    return id, self.version[id]
+  end
+end
+
+function Targets:answered(body)
+  -- Health answers and problems do not start with an id; reads of other records are not ours.
+  local id = body:match('^{"id":"([0-9a-f%-]+)"')
+  if id and self.version[id] then
+    local v = body:match('"version":(%d+)')
+    if v then
+      self.version[id] = tonumber(v)
+    end
+    self.free[#self.free + 1] = id
+  end
+end
+
 function common.seed()
   math.randomseed(os.time() * 1000 + (thread_index or 0) * 7919)
 end

@@ -10,10 +10,7 @@ local requests = {}
 
 function init(args)
   common.seed()
-  local headers = common.headers()
-  for _, id in ipairs(common.lines(os.getenv("BENCH_IDS_FILE"))) do
-    requests[#requests + 1] = wrk.format("GET", "/v1/contacts/" .. id, headers)
-  end
+  requests = common.get_requests(common.headers())
 end
 
 function request()

@@ -10,14 +10,7 @@ local requests = {}
 
 function init(args)
   common.seed()
-  local headers = common.headers()
-  for _, cursor in ipairs(common.lines(os.getenv("BENCH_CURSORS_FILE"))) do
-    local path = "/v1/contacts?limit=50"
-    if cursor ~= "" then
-      path = path .. "&cursor=" .. cursor -- bench.py wrote them URL-encoded
-    end
-    requests[#requests + 1] = wrk.format("GET", path, headers)
-  end
+  requests = common.list_requests(common.headers())
 end
 
 function request()

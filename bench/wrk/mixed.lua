@@ -14,7 +14,7 @@ local stages = { "lead", "customer", "opportunity" }
 
 local get_headers, json_headers
 local gets, lists, searches = {}, {}, {}
-local free, version = {}, {}
+local targets
 local run
 local n = 0
 local wheel = {}
@@ -24,16 +24,8 @@ function init(args)
   run = os.getenv("BENCH_RUN") or tostring(os.time())
   get_headers = common.headers()
   json_headers = common.headers({ ["Content-Type"] = "application/json" })
-  for _, id in ipairs(common.lines(os.getenv("BENCH_IDS_FILE"))) do
-    gets[#gets + 1] = wrk.format("GET", "/v1/contacts/" .. id, get_headers)
-  end
-  for _, cursor in ipairs(common.lines(os.getenv("BENCH_CURSORS_FILE"))) do
-    local path = "/v1/contacts?limit=50"
-    if cursor ~= "" then
-      path = path .. "&cursor=" .. cursor
-    end
-    lists[#lists + 1] = wrk.format("GET", path, get_headers)
-  end
+  gets = common.get_requests(get_headers)
+  lists = common.list_requests(get_headers)
   for _, region in ipairs(regions) do
     for _, stage in ipairs(stages) do
       local body = string.format(
@@ -42,13 +34,7 @@ function init(args)
       searches[#searches + 1] = wrk.format("POST", "/v1/contacts/search", json_headers, body)
     end
   end
-  for i, line in ipairs(common.lines(os.getenv("BENCH_TARGETS_FILE"))) do
-    if (i - 1) % thread_count == thread_index then
-      local id, v = line:match("^(%S+)%s+(%d+)$")
-      free[#free + 1] = id
-      version[id] = tonumber(v)
-    end
-  end
+  targets = common.targets()
   -- A wheel of 100 slots in the proportions of `mix`, drawn from at random.
   for kind, weight in pairs(mix) do
     for _ = 1, weight do
@@ -67,12 +53,12 @@ local function create()
 end
 
 local function patch()
-  local id = table.remove(free)
+  local id, version = targets:take()
   if id == nil then
     return nil
   end
   n = n + 1
-  json_headers["If-Match"] = '"' .. version[id] .. '"'
+  json_headers["If-Match"] = '"' .. version .. '"'
   local req = wrk.format("PATCH", "/v1/contacts/" .. id, json_headers,
     string.format('{"title":"Soak %d"}', n))
   json_headers["If-Match"] = nil
@@ -100,12 +86,5 @@ end
 
 function response(status, headers, body)
   common.count(status)
-  local id = body:match('^{"id":"([0-9a-f%-]+)"')
-  if id and version[id] then
-    local v = body:match('"version":(%d+)')
-    if v then
-      version[id] = tonumber(v)
-    end
-    free[#free + 1] = id
-  end
+  targets:answered(body)
 end

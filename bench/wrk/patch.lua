@@ -11,46 +11,29 @@ setup = common.setup
 done = common.done
 
 local headers
-local free = {}     -- ids not in flight
-local version = {}  -- id -> the version the last answer carried
+local targets
 local n = 0
 
 function init(args)
   common.seed()
   headers = common.headers({ ["Content-Type"] = "application/json" })
-  local lines = common.lines(os.getenv("BENCH_TARGETS_FILE"))
-  for i, line in ipairs(lines) do
-    -- A slice per thread: no two threads ever touch the same record.
-    if (i - 1) % thread_count == thread_index then
-      local id, v = line:match("^(%S+)%s+(%d+)$")
-      free[#free + 1] = id
-      version[id] = tonumber(v)
-    end
-  end
+  targets = common.targets()
 end
 
 function request()
-  local id = table.remove(free)
+  local id, version = targets:take()
   if id == nil then
     -- More connections than records: a bench misconfiguration, counted as an error.
     script_errors = script_errors + 1
     return wrk.format("GET", "/health/live", headers)
   end
   n = n + 1
-  headers["If-Match"] = '"' .. version[id] .. '"'
+  headers["If-Match"] = '"' .. version .. '"'
   local body = string.format('{"title":"Engineer %d"}', n)
   return wrk.format("PATCH", "/v1/contacts/" .. id, headers, body)
 end
 
 function response(status, headers, body)
   common.count(status)
-  -- A record answer starts with its id; health answers and problems do not.
-  local id = body:match('^{"id":"([0-9a-f%-]+)"')
-  if id and version[id] then
-    local v = body:match('"version":(%d+)')
-    if v then
-      version[id] = tonumber(v)
-    end
-    free[#free + 1] = id
-  end
+  targets:answered(body)
 end
