@@ -1,6 +1,8 @@
 //! Webhooks: subscriptions to the event log, deliveries with their attempts, and the retry
 //! schedule.
 
+pub mod target;
+
 use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
