@@ -43,6 +43,8 @@ impl Server {
             .args(["serve", "--database-url", database.url()])
             .args(["--bind", "127.0.0.1:0", "--log-format", "json"])
             .args(["--workers", "2", "--rate-limit-per-minute", "1000000"])
+            // The test's receiver listens on loopback.
+            .args(["--webhook-allow-private", "true"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

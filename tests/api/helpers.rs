@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use rapport::{Application, Config};
 use rapport_auth::SigningKey;
+use rapport_domain::webhook::target::TargetPolicy;
 use rapport_storage::{DatabaseUrl, SqlStore};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder};
@@ -199,6 +200,9 @@ impl TestApp {
         let mut config = Config::with_database(DatabaseUrl::parse(&database.url).unwrap());
         config.bind = "127.0.0.1:0".parse().unwrap();
         config.workers = 2;
+        // Test receivers listen on loopback; `webhook_targets_are_public_by_default` proves
+        // the default refuses it.
+        config.webhook_targets = TargetPolicy::allow_private();
         configure(&mut config);
         let app = Application::build(config).await.expect("the app starts");
         let address = format!("http://127.0.0.1:{}", app.port());
@@ -227,6 +231,7 @@ impl TestApp {
         let mut config = Config::with_database(DatabaseUrl::parse(&self.database.url).unwrap());
         config.bind = "127.0.0.1:0".parse().unwrap();
         config.workers = 1;
+        config.webhook_targets = TargetPolicy::allow_private();
         configure(&mut config);
         let app = Application::build(config)
             .await

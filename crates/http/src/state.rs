@@ -5,6 +5,7 @@ use std::sync::Arc;
 use actix_web::web::Bytes;
 use rapport_auth::Tokens;
 use rapport_domain::Store;
+use rapport_domain::webhook::target::TargetPolicy;
 
 use crate::fallback::RouteTable;
 use crate::metrics::Metrics;
@@ -42,6 +43,9 @@ pub struct HttpSettings {
     pub idempotency_stale_seconds: i64,
     /// Days the change feed serves.
     pub change_retention_days: u32,
+    /// Which webhook URLs are accepted (the delivery worker applies the same policy to the
+    /// addresses it connects to).
+    pub webhook_targets: TargetPolicy,
 }
 
 impl Default for HttpSettings {
@@ -55,6 +59,7 @@ impl Default for HttpSettings {
             upload_limit: 100 * 1024 * 1024,
             idempotency_stale_seconds: 60,
             change_retention_days: 30,
+            webhook_targets: TargetPolicy::public_only(),
         }
     }
 }

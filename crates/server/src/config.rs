@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, Parser, Subcommand};
 use rapport_auth::SigningKey;
+use rapport_domain::webhook::target::TargetPolicy;
 use rapport_http::CorsOrigins;
 use rapport_storage::DatabaseUrl;
 
@@ -178,6 +179,24 @@ pub struct SettingsArgs {
         value_name = "MS"
     )]
     pub credential_cache_ms: Option<String>,
+    /// Let webhooks reach loopback, private, link-local and reserved addresses: true or false
+    /// [default: false, public addresses only]
+    #[arg(
+        long,
+        env = "RAPPORT_WEBHOOK_ALLOW_PRIVATE",
+        global = true,
+        value_name = "BOOL"
+    )]
+    pub webhook_allow_private: Option<String>,
+    /// Host names, addresses and CIDRs that webhooks may reach although they are private,
+    /// comma-separated, e.g. hooks.corp.example,10.8.0.0/16 [default: none]
+    #[arg(
+        long,
+        env = "RAPPORT_WEBHOOK_ALLOWED_HOSTS",
+        global = true,
+        value_name = "LIST"
+    )]
+    pub webhook_allowed_hosts: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,6 +230,9 @@ pub struct Config {
     pub access_token_ttl: i64,
     /// How long a resolved credential is kept (zero: not at all).
     pub credential_cache: std::time::Duration,
+    /// Which addresses webhooks may reach (RAPPORT_WEBHOOK_ALLOW_PRIVATE and
+    /// RAPPORT_WEBHOOK_ALLOWED_HOSTS).
+    pub webhook_targets: TargetPolicy,
     /// The webhook worker's pace (not a setting of its own: tests shrink it).
     pub webhooks: crate::webhooks::WebhookSettings,
     /// The import worker's pace and chunk size.
@@ -235,6 +257,7 @@ impl Config {
             workers: std::thread::available_parallelism().map_or(2, usize::from),
             access_token_ttl: 900,
             credential_cache: rapport_storage::DEFAULT_CREDENTIAL_CACHE,
+            webhook_targets: TargetPolicy::public_only(),
             webhooks: crate::webhooks::WebhookSettings::default(),
             imports: crate::imports::ImportSettings::default(),
         }
@@ -274,7 +297,7 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-const KEYS: [&str; 14] = [
+const KEYS: [&str; 16] = [
     "database_url",
     "bind",
     "jwt_secret",
@@ -289,6 +312,8 @@ const KEYS: [&str; 14] = [
     "workers",
     "access_token_ttl",
     "credential_cache_ms",
+    "webhook_allow_private",
+    "webhook_allowed_hosts",
 ];
 const SECRET_KEYS: [&str; 2] = ["jwt_secret", "database_url"];
 
@@ -307,7 +332,7 @@ impl Config {
     /// Resolves flags (already parsed into `args`, with `matches` telling flag from
     /// environment), the file, and defaults.
     pub fn resolve(args: &SettingsArgs, matches: &ArgMatches) -> Result<Config, ConfigError> {
-        let cli_values: [(&'static str, &Option<String>); 14] = [
+        let cli_values: [(&'static str, &Option<String>); 16] = [
             ("database_url", &args.database_url),
             ("bind", &args.bind),
             ("jwt_secret", &args.jwt_secret),
@@ -322,6 +347,8 @@ impl Config {
             ("workers", &args.workers),
             ("access_token_ttl", &args.access_token_ttl),
             ("credential_cache_ms", &args.credential_cache_ms),
+            ("webhook_allow_private", &args.webhook_allow_private),
+            ("webhook_allowed_hosts", &args.webhook_allowed_hosts),
         ];
         let mut raw = Raw {
             values: BTreeMap::new(),
@@ -421,6 +448,19 @@ impl Config {
                 number(s, 0, 60_000).map(|ms| std::time::Duration::from_millis(u64::from(ms)))
             })?;
         }
+        let allow_private = match raw.take("webhook_allow_private") {
+            Some(v) => parse(v, "webhook_allow_private", boolean)?,
+            None => false,
+        };
+        config.webhook_targets = if allow_private {
+            TargetPolicy::allow_private()
+        } else {
+            TargetPolicy::public_only()
+        };
+        if let Some(v) = raw.take("webhook_allowed_hosts") {
+            let policy = config.webhook_targets.clone();
+            config.webhook_targets = parse(v, "webhook_allowed_hosts", |s| policy.with_allowed(s))?;
+        }
         Ok(config)
     }
 }
@@ -450,6 +490,14 @@ fn number(s: &str, min: u32, max: u32) -> Result<u32, String> {
     match s.parse::<u64>() {
         Ok(n) if (u64::from(min)..=u64::from(max)).contains(&n) => Ok(n as u32),
         _ => Err(format!("must be a whole number from {min} to {max}")),
+    }
+}
+
+fn boolean(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err("must be true or false".into()),
     }
 }
 
@@ -507,6 +555,7 @@ fn read_file(path: &Path) -> Result<Vec<(&'static str, String)>, ConfigError> {
         let text = match value {
             toml::Value::String(s) => s,
             toml::Value::Integer(n) => n.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
             toml::Value::Array(items) => {
                 let mut parts = Vec::new();
                 for item in items {
@@ -524,7 +573,7 @@ fn read_file(path: &Path) -> Result<Vec<(&'static str, String)>, ConfigError> {
             }
             other => {
                 return Err(fail(format!(
-                    "{key} must be a string or a number, found a {}",
+                    "{key} must be a string, a number or a boolean, found a {}",
                     other.type_str()
                 )));
             }
@@ -620,6 +669,62 @@ mod tests {
             error.to_string(),
             format!("invalid workers in {file} \"0\": must be a whole number from 1 to 1024")
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn webhooks_reach_public_addresses_unless_the_operator_allows_more() {
+        let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let internal: std::net::IpAddr = "10.8.1.2".parse().unwrap();
+        let default = resolve(&["rapport"]).unwrap();
+        assert_eq!(default.webhook_targets, TargetPolicy::public_only());
+        assert!(!default.webhook_targets.permits(None, loopback));
+
+        let open = resolve(&["rapport", "--webhook-allow-private", "true"]).unwrap();
+        assert!(open.webhook_targets.allows_private());
+        assert!(open.webhook_targets.permits(None, loopback));
+
+        let listed = resolve(&[
+            "rapport",
+            "--webhook-allowed-hosts",
+            "hooks.corp.example, 10.8.0.0/16",
+        ])
+        .unwrap();
+        assert!(!listed.webhook_targets.allows_private());
+        assert!(listed.webhook_targets.permits(None, internal));
+        assert!(!listed.webhook_targets.permits(None, loopback));
+        assert!(
+            listed
+                .webhook_targets
+                .permits(Some("hooks.corp.example"), loopback)
+        );
+
+        let error = resolve(&["rapport", "--webhook-allow-private", "maybe"]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid --webhook-allow-private \"maybe\": must be true or false"
+        );
+        let error = resolve(&["rapport", "--webhook-allowed-hosts", "10.0.0.0/40"]).unwrap_err();
+        assert!(
+            error.to_string().starts_with(
+                "invalid --webhook-allowed-hosts \"10.0.0.0/40\": \"10.0.0.0/40\" is not"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_boolean_in_the_file_is_read_as_one() {
+        let dir = std::env::temp_dir().join(format!("rapport-config-bool-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("rapport.toml");
+        std::fs::write(
+            &path,
+            "webhook_allow_private = true\nwebhook_allowed_hosts = [\"10.0.0.0/8\"]\n",
+        )
+        .unwrap();
+        let config = resolve(&["rapport", "--config", path.to_str().unwrap()]).unwrap();
+        assert!(config.webhook_targets.allows_private());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

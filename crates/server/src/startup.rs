@@ -62,13 +62,18 @@ impl Application {
             signup_open: config.signup == SignupPolicy::Open,
             rate_limit_per_minute: config.rate_limit_per_minute,
             change_retention_days: config.change_retention_days,
+            webhook_targets: config.webhook_targets.clone(),
             ..HttpSettings::default()
         };
         let tokens = Tokens::new(&signing_key, config.access_token_ttl);
         let shared: Arc<dyn Store> = Arc::new(store.clone());
         let background = vec![
             crate::maintenance::spawn(shared.clone()),
-            crate::webhooks::spawn(shared.clone(), config.webhooks)?,
+            crate::webhooks::spawn(
+                shared.clone(),
+                config.webhooks,
+                config.webhook_targets.clone(),
+            )?,
             crate::imports::spawn(shared.clone(), config.imports),
         ];
         let state = web::Data::new(AppState::new(shared, settings, tokens));

@@ -1,6 +1,16 @@
 //! The webhook worker, one per server process: it turns committed events into deliveries (the
 //! event log is the outbox, so nothing is lost across restarts), claims due deliveries (each
 //! by one process only), signs and sends them, and keeps every attempt.
+//!
+//! Targets are the tenants' URLs, reached from inside the operator's network, so the client
+//! connects only to addresses the [`TargetPolicy`] allows (public ones by default): address
+//! literals are checked before sending, names by the client's resolver ([`resolver`]) on
+//! every attempt; redirects are not followed and no proxy is used. What an attempt records
+//! for the tenant tells "connection failed" from a timeout and an HTTP status, never one
+//! network error from another (a refused port from a reset one would make the worker a port
+//! scanner); the detail goes to the server's log.
+
+mod resolver;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,6 +19,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use futures_util::future::join_all;
 use rapport_auth::secret::webhook_signature;
+use rapport_domain::webhook::target::{TargetError, TargetPolicy};
 use rapport_domain::webhook::{Attempt, AttemptOutcome, DeliveryJob, next_attempt};
 use rapport_domain::{AuthContext, Store, StoreError};
 use serde_json::{Value, json};
@@ -45,18 +56,38 @@ pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// What an attempt records when the receiver could not be reached, whatever the reason.
+const CONNECTION_FAILED: &str = "connection failed";
+
+/// The webhook client and the policy it enforces.
+struct Sender {
+    client: reqwest::Client,
+    targets: Arc<TargetPolicy>,
+}
+
 /// Starts the worker; abort the handle to stop it (a delivery cut short is claimed again
 /// when its lease ends).
-pub fn spawn(store: Arc<dyn Store>, settings: WebhookSettings) -> anyhow::Result<JoinHandle<()>> {
+pub fn spawn(
+    store: Arc<dyn Store>,
+    settings: WebhookSettings,
+    targets: TargetPolicy,
+) -> anyhow::Result<JoinHandle<()>> {
     install_tls_provider();
+    let targets = Arc::new(targets);
     let client = reqwest::Client::builder()
         .timeout(settings.timeout)
         .redirect(reqwest::redirect::Policy::none())
+        // A proxy would resolve and connect for us, past the resolver's check.
+        .no_proxy()
+        .dns_resolver(resolver::GuardedResolver {
+            policy: targets.clone(),
+        })
         .user_agent(concat!("Rapport-Webhooks/", env!("CARGO_PKG_VERSION")))
         .build()?;
+    let sender = Sender { client, targets };
     Ok(tokio::spawn(async move {
         loop {
-            match tick(store.as_ref(), &client, settings).await {
+            match tick(store.as_ref(), &sender, settings).await {
                 Ok(0) => tokio::time::sleep(settings.poll).await,
                 Ok(_) => {}
                 Err(error) => {
@@ -71,7 +102,7 @@ pub fn spawn(store: Arc<dyn Store>, settings: WebhookSettings) -> anyhow::Result
 /// One round: dispatch new events, then send what is due. Answers how many were sent.
 async fn tick(
     store: &dyn Store,
-    client: &reqwest::Client,
+    sender: &Sender,
     settings: WebhookSettings,
 ) -> Result<usize, StoreError> {
     let queue = store.webhook_queue();
@@ -92,7 +123,7 @@ async fn tick(
     let sent = jobs.len();
     let results = join_all(jobs.iter().map(|job| {
         let ctx = &contexts[&job.org_id];
-        deliver(store, client, settings, ctx, job)
+        deliver(store, sender, settings, ctx, job)
     }))
     .await;
     for result in results {
@@ -134,22 +165,38 @@ fn jitter() -> f64 {
 
 async fn deliver(
     store: &dyn Store,
-    client: &reqwest::Client,
+    sender: &Sender,
     settings: WebhookSettings,
     ctx: &AuthContext,
     job: &DeliveryJob,
 ) -> Result<(), StoreError> {
     let attempted_at = Utc::now();
     let started = Instant::now();
-    let (status, error) = match payload(store, ctx, job).await? {
-        None => (None, Some("the event no longer exists".to_owned())),
-        Some(body) => {
+    // What the URL alone shows (an address literal, credentials) is checked here; the
+    // resolver checks the addresses of a name.
+    let refused = sender.targets.check_url_literally(&job.url).err().map(|error| {
+        tracing::warn!(webhook = %job.webhook_id, delivery = %job.id, %error, "webhook target refused");
+        match error {
+            TargetError::Credentials => "the URL must not contain a user name or password",
+            TargetError::NotAllowed | TargetError::NotHttp => "the target address is not allowed",
+        }
+    });
+    let body = match refused {
+        Some(reason) => Err(reason),
+        None => payload(store, ctx, job)
+            .await?
+            .ok_or("the event no longer exists"),
+    };
+    let (status, error) = match body {
+        Err(reason) => (None, Some(reason.to_owned())),
+        Ok(body) => {
             let signature = webhook_signature(&job.secret, attempted_at.timestamp(), &body);
             let event = serde_json::from_slice::<Value>(&body)
                 .ok()
                 .and_then(|v| v["event"].as_str().map(str::to_owned))
                 .unwrap_or_default();
-            let sent = client
+            let sent = sender
+                .client
                 .post(&job.url)
                 .header("content-type", "application/json")
                 .header("rapport-signature", signature)
@@ -173,7 +220,15 @@ async fn deliver(
                     None,
                     Some(format!("no answer within {} s", settings.timeout.as_secs())),
                 ),
-                Err(error) => (None, Some(describe(&error))),
+                Err(error) => {
+                    tracing::info!(
+                        webhook = %job.webhook_id,
+                        delivery = %job.id,
+                        error = describe(&error.without_url()),
+                        "webhook delivery could not connect"
+                    );
+                    (None, Some(CONNECTION_FAILED.to_owned()))
+                }
             }
         }
     };
@@ -197,7 +252,7 @@ async fn deliver(
         .await
 }
 
-/// A network error with its causes.
+/// A network error with its causes, for the server's log only.
 fn describe(error: &reqwest::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);

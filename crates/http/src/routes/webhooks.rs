@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use rapport_auth::secret;
 use rapport_domain::record::EventAction;
 use rapport_domain::values;
+use rapport_domain::webhook::target::{TargetError, TargetPolicy};
 use rapport_domain::webhook::{
     Attempt, Delivery, DeliveryStatus, EventPattern, NewWebhook, Webhook, WebhookPatch,
 };
@@ -96,8 +97,11 @@ fn with_secret(webhook: &Webhook) -> WebhookWithSecret {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"url": "https://erp.example.com/rapport/events", "events": ["contact.*", "order.created"], "description": "ERP sync"}))]
 pub struct WebhookInput {
-    /// An `http` or `https` URL.
-    #[schema(max_length = 2048, pattern = r"^\s*https?://[^\s/?#]+\S*\s*$")]
+    /// An `http` or `https` URL without a user name or password. Unless the operator allows
+    /// private targets, it must not name a loopback, private, link-local or reserved address
+    /// (in any spelling) or `localhost`, and a host name must resolve to public addresses
+    /// when a delivery is sent.
+    #[schema(max_length = 2048, pattern = r"^\s*https?://[^\s/?#@]+([/?#]\S*)?\s*$")]
     pub url: Option<String>,
     /// 1 to 50 patterns: `contact.created`, `contact.*`, `*`.
     #[schema(min_items = 1, max_items = 50)]
@@ -111,13 +115,34 @@ pub struct WebhookInput {
 
 const MAX_PATTERNS: usize = 50;
 
+/// A URL the policy accepts; the answer names what is wrong with it otherwise.
+fn target_url(text: &str, targets: &TargetPolicy) -> Result<String, FieldError> {
+    let url =
+        values::url(text).map_err(|message| FieldError::new("url", "invalid_value", message))?;
+    targets.check_url(&url).map_err(|error| {
+        let code = match error {
+            TargetError::NotHttp => "invalid_value",
+            TargetError::Credentials => "credentials_not_allowed",
+            TargetError::NotAllowed => "address_not_allowed",
+        };
+        FieldError::new("url", code, error.to_string())
+    })?;
+    Ok(url)
+}
+
 impl WebhookInput {
-    fn parse(&self) -> Result<WebhookPatch, ApiError> {
+    fn parse(&self, targets: &TargetPolicy) -> Result<WebhookPatch, ApiError> {
         let mut check = Check::new();
         let url = self
             .url
             .as_deref()
-            .and_then(|u| check.field("url", values::url(u)));
+            .and_then(|u| match target_url(u, targets) {
+                Ok(url) => Some(url),
+                Err(error) => {
+                    check.push(error);
+                    None
+                }
+            });
         let events = self.events.as_ref().map(|list| {
             if list.is_empty() || list.len() > MAX_PATTERNS {
                 check.push(FieldError::new(
@@ -161,7 +186,11 @@ pub struct AttemptBody {
     /// The receiver's HTTP status; null when it did not answer.
     pub response_status: Option<u16>,
     pub latency_ms: i64,
-    /// A network error, a timeout (10 s) or a non-2xx status; null on success.
+    /// Why the attempt failed; null on success. `connection failed` (the receiver could not
+    /// be reached: which network error it was is only logged on the server), `no answer
+    /// within 10 s`, `the receiver answered HTTP 503`, or `the target address is not
+    /// allowed` (the URL names an address the operator does not allow).
+    #[schema(example = "connection failed")]
     pub error: Option<String>,
 }
 
@@ -251,7 +280,14 @@ async fn list_webhooks(
 /// shows it, plus `delivery_id` and `webhook_id`, with `Rapport-Signature: t=<unix seconds>,
 /// v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`, `Rapport-Event` and `Rapport-Delivery`.
 /// Any 2xx within 10 s is success; anything else is retried with exponential backoff and
-/// jitter for about 29 hours (10 attempts); 410 Gone switches the webhook off.
+/// jitter for about 29 hours (10 attempts); 410 Gone switches the webhook off. Redirects are
+/// not followed (a 3xx is a failed attempt).
+///
+/// Unless the operator allows private targets, a delivery goes only to public addresses: a
+/// `url` naming a loopback, private, link-local or reserved address or `localhost` is 422
+/// (`address_not_allowed`), and a host name that resolves to such addresses when a delivery
+/// is sent fails that attempt with `connection failed`. A `url` with a user name or password
+/// is always 422 (`credentials_not_allowed`).
 #[utoipa::path(
     tag = "webhooks",
     operation_id = "create_webhook",
@@ -264,7 +300,7 @@ async fn create_webhook(
     state: web::Data<AppState>,
     body: Json<WebhookInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let patch = body.parse()?;
+    let patch = body.parse(&state.settings.webhook_targets)?;
     let (Some(url), Some(events)) = (patch.url, patch.events) else {
         let mut errors = Vec::new();
         if body.url.is_none() {
@@ -314,6 +350,9 @@ async fn get_webhook(
 }
 
 /// Change a webhook (JSON merge patch)
+///
+/// A new `url` is checked as at creation: never a user name or password, and (unless the
+/// operator allows private targets) no loopback, private, link-local or reserved address.
 #[utoipa::path(
     tag = "webhooks",
     operation_id = "update_webhook",
@@ -336,7 +375,7 @@ async fn update_webhook(
     if_match: IfMatch,
     body: Json<WebhookInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let patch = body.parse()?;
+    let patch = body.parse(&state.settings.webhook_targets)?;
     let webhook = state
         .store
         .webhooks()
