@@ -314,3 +314,133 @@ async fn an_allow_list_opens_the_names_it_lists_and_nothing_else(app: TestApp) {
     literal.assert_problem(422, "validation_failed");
     assert_eq!(receiver.accepted().len(), 1);
 }
+
+// ---- point 13: imports are scheduled fairly across organizations ----
+
+/// Imports in chunks of 20 rows, looked for every 20 ms.
+fn small_chunks(config: &mut rapport::Config) {
+    config.imports.poll = Duration::from_millis(20);
+    config.imports.chunk = 20;
+}
+
+async fn import_contacts(app: &TestApp, token: &str, rows: usize, tag: &str) -> String {
+    let mut csv = String::from("email,first_name\n");
+    for i in 0..rows {
+        csv.push_str(&format!("{tag}{i}@c.example,P{i}\n"));
+    }
+    let response = app
+        .post_as(
+            "/v1/imports",
+            token,
+            &json!({"object": "contact", "csv": csv}),
+        )
+        .await;
+    assert_eq!(response.status, 202, "{}", response.text);
+    response.json()["id"].as_str().unwrap().to_owned()
+}
+
+async fn job(app: &TestApp, token: &str, id: &str) -> Value {
+    app.get_as(&format!("/v1/imports/{id}"), token).await.json()
+}
+
+/// Polls the job until `done` holds for it; answers it.
+async fn job_until(app: &TestApp, token: &str, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let job = job(app, token, id).await;
+        if done(&job) {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "gave up waiting: {job}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Starts organization A's large import, then B's one-row import once A's is under way;
+/// answers (A's job when B's completed, B's job).
+async fn small_import_behind_a_large_one(
+    app: &TestApp,
+    a: &str,
+    b: &str,
+    rows: usize,
+) -> (String, Value, Value) {
+    let large = import_contacts(app, a, rows, "a").await;
+    job_until(app, a, &large, |j| j["processed"].as_i64() > Some(0)).await;
+    let small = import_contacts(app, b, 1, "b").await;
+    let small = job_until(app, b, &small, |j| {
+        j["status"] == "completed" || j["status"] == "failed"
+    })
+    .await;
+    let large_then = job(app, a, &large).await;
+    (large, large_then, small)
+}
+
+/// B's job ended while A's still ran: A is running now, or ended after B did.
+fn finished_first(small: &Value, large: &Value) -> bool {
+    large["status"] == "running"
+        || large["finished_at"]
+            .as_str()
+            .zip(small["finished_at"].as_str())
+            .is_some_and(|(large, small)| {
+                chrono::DateTime::parse_from_rfc3339(large).unwrap()
+                    > chrono::DateTime::parse_from_rfc3339(small).unwrap()
+            })
+}
+
+both_backends!(
+    a_one_row_import_finishes_while_another_organizations_large_import_runs,
+    super::small_chunks
+);
+async fn a_one_row_import_finishes_while_another_organizations_large_import_runs(app: TestApp) {
+    let a = app.signup("Large", "owner@large.example").await;
+    let b = app.signup("Small", "owner@small.example").await;
+
+    let (_, large, small) =
+        small_import_behind_a_large_one(&app, &a.access_token, &b.access_token, 6000).await;
+
+    assert_eq!(small["status"], "completed", "{small}");
+    assert_eq!(small["created"], 1);
+    assert!(
+        finished_first(&small, &large),
+        "the one-row import waited for the large one: {small} {large}"
+    );
+}
+
+both_backends!(
+    a_worker_with_one_place_pauses_a_large_import_for_another_organizations_and_resumes_it,
+    |config: &mut rapport::Config| {
+        super::small_chunks(config);
+        config.imports.concurrent = 1;
+        config.imports.turn = 3;
+    }
+);
+async fn a_worker_with_one_place_pauses_a_large_import_for_another_organizations_and_resumes_it(
+    app: TestApp,
+) {
+    let a = app.signup("Large", "owner@large.example").await;
+    let b = app.signup("Small", "owner@small.example").await;
+    let token = &a.access_token;
+
+    let (large_id, large, small) =
+        small_import_behind_a_large_one(&app, token, &b.access_token, 2000).await;
+    let done = job_until(&app, token, &large_id, |j| j["status"] != "running").await;
+    let contacts = app
+        .get_as("/v1/contacts?include=total&limit=1", token)
+        .await
+        .json();
+
+    assert_eq!(small["status"], "completed", "{small}");
+    assert!(
+        finished_first(&small, &large),
+        "the one-row import waited for the large one: {small} {large}"
+    );
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        (done["created"].as_i64(), done["failed"].as_i64()),
+        (Some(2000), Some(0))
+    );
+    assert_eq!(
+        contacts["total"], 2000,
+        "the paused import resumed without writing a row twice"
+    );
+}

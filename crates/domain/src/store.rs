@@ -615,8 +615,11 @@ pub trait ImportStore: Send + Sync {
 /// What the import worker asks; each job is claimed by one process at a time.
 #[async_trait]
 pub trait ImportQueue: Send + Sync {
-    /// A queued job, or a running one whose worker stopped (its lease ran out), claimed until
-    /// `lease_until`.
+    /// A queued job, or a running one whose worker stopped or let go (its lease ran out or
+    /// was released), claimed until `lease_until`. Fair across organizations: only jobs of
+    /// organizations with no job under a live claim qualify (so one organization's jobs run
+    /// one at a time), and among those the one served least recently (`updated_at`) comes
+    /// first, so a job let go after its turn queues behind the jobs that waited meanwhile.
     async fn claim(
         &self,
         now: DateTime<Utc>,
@@ -624,6 +627,9 @@ pub trait ImportQueue: Send + Sync {
     ) -> Result<Option<ClaimedImport>, StoreError>;
     /// Extends the claim; false when the job is no longer this worker's.
     async fn renew(&self, id: Uuid, lease_until: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Lets go of a running job before it ends, so that the next claim may take it (to
+    /// resume where it stopped) once other organizations' waiting jobs had their turn.
+    async fn release(&self, id: Uuid) -> Result<(), StoreError>;
     /// Refreshes the planner's statistics of an object's tables, which a bulk import outgrows
     /// faster than autovacuum notices.
     async fn analyze(&self, object: ObjectType) -> Result<(), StoreError>;

@@ -51,8 +51,13 @@ const INSERT_ERROR: &str =
 const PROGRESS: &str = "update imports set processed = $3, created = created + $4, \
      updated = updated + $5, unchanged = unchanged + $6, failed = failed + $7, updated_at = $8 \
      where org_id = $1 and id = $2";
-const DUE: &str = "select id from imports where status in ('queued', 'running') \
-     and (lease_until is null or lease_until < $1) order by created_at limit 1";
+// A job whose lease is free, of an organization with no job under a live lease, served least
+// recently first (a queued job's `updated_at` is its creation; a running one's, its last chunk).
+const DUE: &str = "select id from imports as due where status in ('queued', 'running') \
+     and (lease_until is null or lease_until < $1) \
+     and not exists (select 1 from imports as busy where busy.org_id = due.org_id \
+     and busy.status = 'running' and busy.lease_until >= $1) \
+     order by updated_at, id limit 1";
 const TAKE: &str = "update imports set status = 'running', lease_until = $2, updated_at = $3 \
      where id = $1";
 const CLAIMED: &str = concat!(
@@ -61,6 +66,7 @@ const CLAIMED: &str = concat!(
     ", content from imports where id = $1"
 );
 const RENEW: &str = "update imports set lease_until = $2 where id = $1 and status = 'running'";
+const RELEASE: &str = "update imports set lease_until = null where id = $1 and status = 'running'";
 const FINISH: &str = "update imports set status = $2, error = $3, lease_until = null, \
      content = $4, finished_at = $5, updated_at = $5 where id = $1";
 const RUNNER: &str = "select role, team_id, active from users where org_id = $1 and id = $2";
@@ -479,6 +485,13 @@ impl ImportQueue for SqlStore {
                 .await?
                 .rows_affected()
                 == 1)
+        })
+    }
+
+    async fn release(&self, id: Uuid) -> Result<(), StoreError> {
+        on_db!(&self.db, write, |pool| {
+            sqlx::query(RELEASE).bind(id).execute(pool).await?;
+            Ok(())
         })
     }
 
