@@ -17,6 +17,7 @@ mod custom_fields;
 mod docs;
 mod errors;
 mod exports;
+mod hardening_visibility;
 mod hardening_webhooks;
 mod idempotency;
 mod identity;

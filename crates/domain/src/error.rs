@@ -51,9 +51,16 @@ pub enum StoreError {
     /// Input that only the store can judge (custom fields, filters on custom fields) is invalid.
     #[error("invalid input: {0:?}")]
     Invalid(Vec<FieldIssue>),
-    /// Another live contact of the organization already has this email.
-    #[error("another contact ({existing_id}) already has this email")]
-    DuplicateEmail { existing_id: uuid::Uuid },
+    /// Another live contact of the organization already has this email. `existing_id` names
+    /// it only when the caller may see it: the id of a contact hidden by record visibility is
+    /// never told.
+    #[error("another contact already has this email")]
+    DuplicateEmail { existing_id: Option<uuid::Uuid> },
+    /// The write would give the record an owner whose records the caller does not see (record
+    /// visibility `own` or `team`, or a manager's teams): it would be stored and at once
+    /// hidden from its writer. Nothing is written.
+    #[error("the caller may not give the record to this owner")]
+    OwnerNotPermitted,
     /// The record was merged into another.
     #[error("the record was merged into {into}")]
     Merged { into: uuid::Uuid },

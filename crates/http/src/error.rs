@@ -84,6 +84,8 @@ error_codes! {
         "The credential is valid but its role or scopes do not allow this.";
     SignupClosed => FORBIDDEN, "signup_closed", "Sign-up closed",
         "This installation does not create organizations through the API (RAPPORT_SIGNUP=closed).";
+    OwnerNotPermitted => FORBIDDEN, "owner_not_permitted", "Owner not permitted",
+        "Record visibility lets you give a record only to an owner whose records you see (`own`: yourself; `team`: your team; managers: the teams they manage); nothing was written. Role or scope refusals are `forbidden`, also 403.";
     NotFound => NOT_FOUND, "not_found", "Not found",
         "No such route, or no such record in your organization.";
     RecordMerged => NOT_FOUND, "record_merged", "Record merged",
@@ -97,7 +99,7 @@ error_codes! {
     IdempotencyRequestInProgress => CONFLICT, "idempotency_request_in_progress", "Request in progress",
         "A request with this `Idempotency-Key` is still running; retry after `Retry-After` seconds.";
     DuplicateEmail => CONFLICT, "duplicate_email", "Duplicate email",
-        "Another live contact already has this email; `existing_id` names it.";
+        "Another live contact already has this email; `existing_id` names it when you may see it.";
     VersionMismatch => PRECONDITION_FAILED, "version_mismatch", "Version mismatch",
         "`If-Match` names a version other than the record's current one; nothing was changed.";
     CursorExpired => GONE, "cursor_expired", "Cursor expired",
@@ -209,7 +211,7 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = Uuid)]
     pub merged_into: Option<uuid::Uuid>,
-    /// For `duplicate_email`: the contact that has the email.
+    /// For `duplicate_email`: the contact that has the email, when you may see it.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = Uuid)]
     pub existing_id: Option<uuid::Uuid>,
@@ -399,19 +401,29 @@ impl From<StoreError> for ApiError {
                     .map(|i| FieldError::new(i.field, i.code, i.message))
                     .collect(),
             ),
+            // The holder is named only when the caller may see it; otherwise the detail is the
+            // one every conflict with an unnamed record has ("Another record already has this
+            // …"), and the email is still not free.
             StoreError::DuplicateEmail { existing_id } => {
-                let mut error = ApiError::new(
-                    ErrorCode::DuplicateEmail,
-                    format!("Contact {existing_id} already has this email."),
-                )
-                .with_errors(vec![FieldError::new(
-                    "email",
-                    "taken",
-                    "belongs to another live contact",
-                )]);
-                error.0.existing_id = Some(existing_id);
+                let detail = match existing_id {
+                    Some(id) => format!("Contact {id} already has this email."),
+                    None => "Another record already has this email.".to_owned(),
+                };
+                let mut error = ApiError::new(ErrorCode::DuplicateEmail, detail).with_errors(vec![
+                    FieldError::new("email", "taken", "belongs to another live contact"),
+                ]);
+                error.0.existing_id = existing_id;
                 error
             }
+            StoreError::OwnerNotPermitted => ApiError::new(
+                ErrorCode::OwnerNotPermitted,
+                "You may give this record only to an owner whose records you see; nothing was written.",
+            )
+            .with_errors(vec![FieldError::new(
+                "owner_id",
+                "not_permitted",
+                "is not an owner whose records you see (yourself, or with team visibility your team)",
+            )]),
             StoreError::Merged { into } => ApiError::new(
                 ErrorCode::RecordMerged,
                 format!("The record was merged into {into}."),

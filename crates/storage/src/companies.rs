@@ -365,8 +365,9 @@ fn in_batch(field: &str, first: usize) -> StoreError {
     )])
 }
 
-/// A row's custom values after checking, with what was wrong (None: the row failed before).
-type Shaped = Option<(Map<String, Value>, Vec<FieldIssue>)>;
+/// A row's custom values after checking, with what was wrong and whether it gives the company
+/// an owner outside what the caller sees (None: the row failed before).
+type Shaped = Option<(Map<String, Value>, Vec<FieldIssue>, bool)>;
 
 per_backend! {
     pub(crate) async fn load_company(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<Company, crate::error::DbError> {
@@ -472,11 +473,10 @@ per_backend! {
             }
         }
         let existing_ids: Vec<Uuid> = existing.iter().map(|c| c.id).collect();
-        let visible = if ctx.record_filter(ObjectType::Company) == rapport_domain::RecordFilter::All {
-            existing_ids.iter().copied().collect()
-        } else {
-            sql::visible_ids(conn, ctx, &COMPANIES, &existing_ids).await?
-        };
+        // A record the caller may not see is answered as one that does not exist (or, for a
+        // key that must stay unique, as a conflict that names nothing); so is a parent.
+        let visible = sql::visible_among(conn, ctx, &COMPANIES, &existing_ids).await?;
+        let merged_visible = |id: &Uuid| merged.get(id).filter(|_| visible.contains(id)).map_or(StoreError::NotFound, |into| StoreError::Merged { into: *into });
         let by_id: HashMap<Uuid, &Company> = existing.iter().map(|c| (c.id, c)).collect();
         let by_external: HashMap<&str, &Company> = existing.iter().filter_map(|c| c.data.external_id.as_deref().map(|e| (e, c))).collect();
         let mut by_domain: HashMap<String, Vec<&Company>> = HashMap::new();
@@ -519,16 +519,16 @@ per_backend! {
                         Some(v) if *v != c.version => Err(StoreError::VersionMismatch { current: c.version }),
                         _ => Ok(Some(*c)),
                     },
-                    _ => Err(merged.get(id).map_or(StoreError::NotFound, |into| StoreError::Merged { into: *into })),
+                    _ => Err(merged_visible(id)),
                 },
                 RowTarget::Upsert { property: IdProperty::Id, value } => match Uuid::parse_str(value).ok().and_then(|id| by_id.get(&id)) {
                     Some(c) if c.deleted_at.is_none() && visible.contains(&c.id) => Ok(Some(*c)),
-                    Some(c) => Err(merged.get(&c.id).map_or(StoreError::NotFound, |into| StoreError::Merged { into: *into })),
+                    Some(c) => Err(merged_visible(&c.id)),
                     None => Err(StoreError::NotFound),
                 },
                 RowTarget::Upsert { property: IdProperty::ExternalId, value } => match by_external.get(value.as_str()) {
-                    Some(c) if merged.contains_key(&c.id) => Err(StoreError::Merged { into: merged[&c.id] }),
                     Some(c) if !visible.contains(&c.id) => Err(StoreError::Conflict { field: Some("external_id".into()) }),
+                    Some(c) if merged.contains_key(&c.id) => Err(StoreError::Merged { into: merged[&c.id] }),
                     Some(c) => Ok(Some(*c)),
                     None => Ok(None),
                 },
@@ -571,7 +571,7 @@ per_backend! {
                 _ => {}
             }
             if let Some(parent_external) = &patch.parent_external_id {
-                match by_external.get(parent_external.as_str()).filter(|c| c.deleted_at.is_none()) {
+                match by_external.get(parent_external.as_str()).filter(|c| c.deleted_at.is_none() && visible.contains(&c.id)) {
                     Some(parent) => data.parent_company_id = Some(parent.id),
                     None => issues.push(FieldIssue::new("parent_external_id", "not_found", "names no live company of your organization")),
                 }
@@ -600,6 +600,14 @@ per_backend! {
             let found: Vec<Uuid> = qb.build_query_scalar().fetch_all(&mut *conn).await?;
             found.into_iter().collect()
         };
+        let permitted_owners = sql::permitted_owners(conn, ctx, ObjectType::Company, &owner_ids).await?;
+        // The parents rows set anew must be companies the caller sees.
+        let new_parents: Vec<Uuid> = drafts
+            .iter()
+            .flatten()
+            .filter_map(|d| d.data.parent_company_id.filter(|p| d.before.and_then(|b| b.data.parent_company_id) != Some(*p)))
+            .collect();
+        let visible_parents = sql::visible_among(conn, ctx, &COMPANIES, &new_parents).await?;
 
         // Per row: parent, owner, rules, custom values.
         let mut shaped: Vec<Shaped> = Vec::with_capacity(rows.len());
@@ -613,9 +621,12 @@ per_backend! {
             let id = draft.before.map_or(Uuid::nil(), |b| b.id);
             if let Some(parent) = draft.data.parent_company_id
                 && draft.before.and_then(|b| b.data.parent_company_id) != Some(parent)
-                && let Some(issue) = check_parent(conn, ctx.org_id, id, parent).await?
             {
-                issues.push(issue);
+                if !visible_parents.contains(&parent) {
+                    issues.push(FieldIssue::new("parent_company_id", "not_found", "names no live company of your organization"));
+                } else if let Some(issue) = check_parent(conn, ctx.org_id, id, parent).await? {
+                    issues.push(issue);
+                }
             }
             if let Some(owner) = draft.data.owner_id
                 && draft.before.and_then(|b| b.data.owner_id) != Some(owner)
@@ -630,13 +641,14 @@ per_backend! {
             let current = draft.before.map_or(&empty, |b| &b.custom);
             let (custom, found) = custom_field::apply_all(&definitions, current, row.patch.custom.as_ref().unwrap_or(&empty));
             issues.extend(found);
-            shaped.push(Some((custom, issues)));
+            let owner_refused = crate::records::owner_refused(permitted_owners.as_ref(), draft.before.map(|b| b.data.owner_id), draft.data.owner_id);
+            shaped.push(Some((custom, issues, owner_refused)));
         }
 
         let mut wanted_external: HashSet<String> = HashSet::new();
         let mut wanted_custom: HashMap<String, Vec<Value>> = HashMap::new();
         for (draft, shape) in drafts.iter().zip(&shaped) {
-            let (Ok(draft), Some((custom, _))) = (draft, shape) else { continue };
+            let (Ok(draft), Some((custom, _, _))) = (draft, shape) else { continue };
             wanted_external.extend(draft.data.external_id.clone());
             for def in definitions.iter().filter(|d| d.unique) {
                 if let Some(value) = custom.get(&def.key) {
@@ -653,12 +665,14 @@ per_backend! {
             external_holders.extend(found);
         }
         let custom_holders = sql::unique_holders(conn, &COMPANIES, ctx.org_id, &definitions, &wanted_custom).await?;
+        let holders: Vec<Uuid> = custom_holders.values().copied().collect();
+        let visible_holders = sql::visible_among(conn, ctx, &COMPANIES, &holders).await?;
 
         let mut claimed_external: HashMap<String, usize> = HashMap::new();
         let mut claimed_custom: HashMap<(String, String), usize> = HashMap::new();
         let mut decisions = Vec::with_capacity(rows.len());
         for (index, (draft, shape)) in drafts.into_iter().zip(shaped).enumerate() {
-            let (draft, (custom, mut issues)) = match (draft, shape) {
+            let (draft, (custom, mut issues, owner_refused)) = match (draft, shape) {
                 (Ok(draft), Some(shape)) => (draft, shape),
                 (Err(error), _) => {
                     decisions.push(Decision::Failed(error));
@@ -675,7 +689,7 @@ per_backend! {
                 let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
                 let key = (def.key.clone(), text);
                 if let Some(holder) = custom_holders.get(&key).filter(|h| **h != id) {
-                    issues.push(FieldIssue::new(format!("custom.{}", def.key), "taken", format!("must be unique; record {holder} already has this value")));
+                    issues.push(crate::records::custom_taken(&def.key, visible_holders.named(*holder)));
                 } else if let Some(first) = claimed_custom.get(&key) {
                     issues.push(FieldIssue::new(format!("custom.{}", def.key), "duplicate_in_batch", format!("row {first} of this batch already has this value")));
                 } else {
@@ -684,6 +698,11 @@ per_backend! {
             }
             if !issues.is_empty() {
                 decisions.push(Decision::Failed(StoreError::Invalid(issues)));
+                continue;
+            }
+            // Before any conflict: a write the caller may not make tells nothing of other records.
+            if owner_refused {
+                decisions.push(Decision::Failed(StoreError::OwnerNotPermitted));
                 continue;
             }
             if let Some(external_id) = &draft.data.external_id {
@@ -904,7 +923,7 @@ impl CompanyStore for SqlStore {
                 .next()
             {
                 Some(company) => Ok(company),
-                None => Err(sql::missing(pool, &COMPANIES, ctx.org_id, id).await?.into()),
+                None => Err(sql::missing(pool, ctx, &COMPANIES, id).await?.into()),
             }
         })
     }
@@ -1008,7 +1027,7 @@ impl CompanyStore for SqlStore {
                 sql::push_visibility(qb, ctx, ObjectType::Company);
                 if let Some(filter) = &plan.filter {
                     qb.push(" and ");
-                    sql::push_filter(qb, filter, &COMPANIES, "t", false);
+                    sql::push_filter(qb, ctx, filter, &COMPANIES, "t", false);
                 }
                 if let Some(q) = &request.q {
                     sql::push_search(qb, &COMPANIES, q);
@@ -1066,7 +1085,7 @@ impl CompanyStore for SqlStore {
                 .into_iter()
                 .next()
             else {
-                return Err(sql::missing(pool, &COMPANIES, ctx.org_id, id).await?.into());
+                return Err(sql::missing(pool, ctx, &COMPANIES, id).await?.into());
             };
             let mut reasons: std::collections::BTreeMap<Uuid, Vec<DuplicateReason>> =
                 Default::default();
@@ -1129,9 +1148,7 @@ impl CompanyStore for SqlStore {
             all.sort();
             for id in &all {
                 if !sql::lock_live(&mut tx, ctx, &COMPANIES, *id).await? {
-                    return Err(sql::missing(&mut *tx, &COMPANIES, ctx.org_id, *id)
-                        .await?
-                        .into());
+                    return Err(sql::missing(&mut *tx, ctx, &COMPANIES, *id).await?.into());
                 }
             }
             let target = sql::load_company(&mut tx, ctx.org_id, primary).await?;

@@ -496,11 +496,10 @@ per_backend! {
             }
         }
         let existing_ids: Vec<Uuid> = existing.iter().map(|c| c.id).collect();
-        let visible = if ctx.record_filter(ObjectType::Contact) == rapport_domain::RecordFilter::All {
-            existing_ids.iter().copied().collect()
-        } else {
-            sql::visible_ids(conn, ctx, &CONTACTS, &existing_ids).await?
-        };
+        // A record the caller may not see is answered as one that does not exist (or, for a
+        // key that must stay unique, as a conflict that names nothing).
+        let visible = sql::visible_among(conn, ctx, &CONTACTS, &existing_ids).await?;
+        let merged_visible = |id: &Uuid| merged.get(id).filter(|_| visible.contains(id)).map_or(StoreError::NotFound, |into| StoreError::Merged { into: *into });
         let by_id: HashMap<Uuid, &Contact> = existing.iter().map(|c| (c.id, c)).collect();
         let by_external: HashMap<&str, &Contact> = existing
             .iter()
@@ -545,21 +544,22 @@ per_backend! {
                         Some(v) if *v != c.version => Err(StoreError::VersionMismatch { current: c.version }),
                         _ => Ok(Some(*c)),
                     },
-                    _ => Err(merged.get(id).map_or(StoreError::NotFound, |into| StoreError::Merged { into: *into })),
+                    _ => Err(merged_visible(id)),
                 },
                 RowTarget::Upsert { property: IdProperty::Id, value } => match Uuid::parse_str(value).ok().and_then(|id| by_id.get(&id)) {
                     Some(c) if c.deleted_at.is_none() && visible.contains(&c.id) => Ok(Some(*c)),
-                    Some(c) => Err(merged.get(&c.id).map_or(StoreError::NotFound, |into| StoreError::Merged { into: *into })),
+                    Some(c) => Err(merged_visible(&c.id)),
                     None => Err(StoreError::NotFound),
                 },
+                // A hidden record holds this external id: the key is taken, by whom is not told.
                 RowTarget::Upsert { property: IdProperty::ExternalId, value } => match by_external.get(value.as_str()) {
-                    Some(c) if merged.contains_key(&c.id) => Err(StoreError::Merged { into: merged[&c.id] }),
                     Some(c) if !visible.contains(&c.id) => Err(StoreError::Conflict { field: Some("external_id".into()) }),
+                    Some(c) if merged.contains_key(&c.id) => Err(StoreError::Merged { into: merged[&c.id] }),
                     Some(c) => Ok(Some(*c)),
                     None => Ok(None),
                 },
                 RowTarget::Upsert { property: IdProperty::Email, value } => match by_email.get(&value.to_lowercase()) {
-                    Some(c) if !visible.contains(&c.id) => Err(StoreError::DuplicateEmail { existing_id: c.id }),
+                    Some(c) if !visible.contains(&c.id) => Err(StoreError::DuplicateEmail { existing_id: None }),
                     Some(c) => Ok(Some(*c)),
                     None => Ok(None),
                 },
@@ -647,11 +647,16 @@ per_backend! {
             let found: Vec<Uuid> = qb.build_query_scalar().fetch_all(&mut *conn).await?;
             found.into_iter().collect()
         };
+        let permitted_owners = sql::permitted_owners(conn, ctx, ObjectType::Contact, &owner_ids).await?;
+        let found_companies: Vec<Uuid> = companies_by_id.keys().copied().collect();
+        let visible_companies = sql::visible_among(conn, ctx, &crate::companies::COMPANIES, &found_companies).await?;
 
         // Resolve the company references, then the custom values; then collect unique values.
         struct Shaped {
             custom: Map<String, Value>,
             issues: Vec<FieldIssue>,
+            /// The row gives the contact an owner outside what the caller sees.
+            owner_refused: bool,
         }
         let mut shaped: Vec<Option<Shaped>> = Vec::with_capacity(rows.len());
         for (row, draft) in rows.iter().zip(drafts.iter_mut()) {
@@ -664,13 +669,16 @@ per_backend! {
                 if matches!(row.patch.company_id, Some(Some(_))) {
                     issues.push(FieldIssue::new("company_external_id", "invalid_value", "name the company by company_id or company_external_id, not both"));
                 }
-                match companies_by_external.get(external_id) {
+                match companies_by_external.get(external_id).filter(|(id, _)| visible_companies.contains(id)) {
                     Some((id, _)) => draft.data.company_id = Some(*id),
                     None => issues.push(FieldIssue::new("company_external_id", "not_found", "names no live company of your organization")),
                 }
             }
+            // A company the caller may not see is named exactly like one that does not
+            // exist; the company a contact already has stays, seen or not.
             if let Some(company) = draft.data.company_id
-                && !companies_by_id.contains_key(&company)
+                && (!companies_by_id.contains_key(&company)
+                    || (draft.before.and_then(|b| b.data.company_id) != Some(company) && !visible_companies.contains(&company)))
                 && !issues.iter().any(|i| i.field == "company_external_id")
             {
                 issues.push(FieldIssue::new("company_id", "not_found", "names no live company of your organization"));
@@ -688,7 +696,8 @@ per_backend! {
             let current = draft.before.map_or(&empty, |b| &b.custom);
             let (custom, found) = custom_field::apply_all(&definitions, current, row.patch.custom.as_ref().unwrap_or(&empty));
             issues.extend(found);
-            shaped.push(Some(Shaped { custom, issues }));
+            let owner_refused = crate::records::owner_refused(permitted_owners.as_ref(), draft.before.map(|b| b.data.owner_id), draft.data.owner_id);
+            shaped.push(Some(Shaped { custom, issues, owner_refused }));
         }
 
         // Unique keys: emails and external ids (against the database and the batch).
@@ -723,6 +732,8 @@ per_backend! {
             external_holders.extend(found);
         }
         let custom_holders = sql::unique_holders(conn, &CONTACTS, ctx.org_id, &definitions, &wanted_custom).await?;
+        let holders: Vec<Uuid> = email_holders.values().chain(custom_holders.values()).copied().collect();
+        let visible_holders = sql::visible_among(conn, ctx, &CONTACTS, &holders).await?;
 
         // Decide each row.
         let mut claimed_emails: HashMap<String, usize> = HashMap::new();
@@ -748,7 +759,7 @@ per_backend! {
                 let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
                 let key = (def.key.clone(), text);
                 if let Some(holder) = custom_holders.get(&key).filter(|h| **h != id) {
-                    issues.push(FieldIssue::new(format!("custom.{}", def.key), "taken", format!("must be unique; record {holder} already has this value")));
+                    issues.push(crate::records::custom_taken(&def.key, visible_holders.named(*holder)));
                 } else if let Some(first) = claimed_custom.get(&key) {
                     issues.push(FieldIssue::new(format!("custom.{}", def.key), "duplicate_in_batch", format!("row {first} of this batch already has this value")));
                 } else {
@@ -759,9 +770,14 @@ per_backend! {
                 decisions.push(Decision::Failed(StoreError::Invalid(issues)));
                 continue;
             }
+            // Before any conflict: a write the caller may not make tells nothing of other records.
+            if shape.owner_refused {
+                decisions.push(Decision::Failed(StoreError::OwnerNotPermitted));
+                continue;
+            }
             if let Some(email) = draft.data.email.as_ref().map(|e| e.to_lowercase()) {
                 if let Some(holder) = email_holders.get(&email).filter(|h| **h != id) {
-                    decisions.push(Decision::Failed(StoreError::DuplicateEmail { existing_id: *holder }));
+                    decisions.push(Decision::Failed(StoreError::DuplicateEmail { existing_id: visible_holders.named(*holder) }));
                     continue;
                 }
                 if let Some(first) = claimed_emails.get(&email) {
@@ -1006,7 +1022,7 @@ impl ContactStore for SqlStore {
             let found = sql::load_visible(pool, ctx, &[id]).await?;
             match found.into_iter().next() {
                 Some(contact) => Ok(contact),
-                None => Err(sql::missing(pool, &CONTACTS, ctx.org_id, id).await?.into()),
+                None => Err(sql::missing(pool, ctx, &CONTACTS, id).await?.into()),
             }
         })
     }
@@ -1074,8 +1090,12 @@ impl ContactStore for SqlStore {
                     .bind(id)
                     .fetch_optional(&mut *tx)
                     .await?;
-                if let Some(existing_id) = taken {
-                    return Err(StoreError::DuplicateEmail { existing_id }.into());
+                if let Some(holder) = taken {
+                    let visible = sql::visible_among(&mut tx, ctx, &CONTACTS, &[holder]).await?;
+                    return Err(StoreError::DuplicateEmail {
+                        existing_id: visible.named(holder),
+                    }
+                    .into());
                 }
             }
             sqlx::query(RESTORE)
@@ -1122,7 +1142,7 @@ impl ContactStore for SqlStore {
                 sql::push_visibility(qb, ctx, ObjectType::Contact);
                 if let Some(filter) = &plan.filter {
                     qb.push(" and ");
-                    sql::push_filter(qb, filter, &CONTACTS, "t", false);
+                    sql::push_filter(qb, ctx, filter, &CONTACTS, "t", false);
                 }
                 if let Some(q) = &request.q {
                     sql::push_search(qb, &CONTACTS, q);
@@ -1180,7 +1200,7 @@ impl ContactStore for SqlStore {
                 .into_iter()
                 .next()
             else {
-                return Err(sql::missing(pool, &CONTACTS, ctx.org_id, id).await?.into());
+                return Err(sql::missing(pool, ctx, &CONTACTS, id).await?.into());
             };
             let mut reasons: std::collections::BTreeMap<Uuid, Vec<DuplicateReason>> =
                 Default::default();
@@ -1250,9 +1270,7 @@ impl ContactStore for SqlStore {
             all.sort();
             for id in &all {
                 if !sql::lock_live(&mut tx, ctx, &CONTACTS, *id).await? {
-                    return Err(sql::missing(&mut *tx, &CONTACTS, ctx.org_id, *id)
-                        .await?
-                        .into());
+                    return Err(sql::missing(&mut *tx, ctx, &CONTACTS, *id).await?.into());
                 }
             }
             let target = sql::load(&mut tx, ctx.org_id, primary).await?;

@@ -162,7 +162,15 @@ fn problems_of(error: &StoreError) -> Vec<(Option<String>, String, String)> {
         StoreError::DuplicateEmail { existing_id } => vec![(
             Some("email".into()),
             "duplicate_email".into(),
-            format!("belongs to contact {existing_id}"),
+            match existing_id {
+                Some(id) => format!("belongs to contact {id}"),
+                None => "belongs to another live contact".into(),
+            },
+        )],
+        StoreError::OwnerNotPermitted => vec![(
+            Some("owner_id".into()),
+            "owner_not_permitted".into(),
+            "is not an owner whose records you see".into(),
         )],
         StoreError::InvalidReference { field } => vec![(
             Some(field.clone()),

@@ -443,11 +443,18 @@ per_backend! {
             by_sku: product_rows.iter().map(|p| (p.1.clone(), p.0)).collect(),
             by_id: product_rows.into_iter().map(|p| (p.0, (p.1, p.2, p.3, p.4))).collect(),
         };
+        // Contacts and companies the caller may not see are named exactly like ones that do
+        // not exist, whether by id, external id or email; an order keeps the contact and
+        // company it already has, seen or not.
+        let found_contacts: Vec<Uuid> = contacts.iter().map(|c| c.0).collect();
+        let visible_contacts = sql::visible_among(conn, ctx, &crate::contacts::CONTACTS, &found_contacts).await?;
+        let found_companies: Vec<Uuid> = companies.iter().map(|c| c.0).collect();
+        let visible_companies = sql::visible_among(conn, ctx, &crate::companies::COMPANIES, &found_companies).await?;
         let live_contacts: HashMap<Uuid, Option<Uuid>> = contacts.iter().map(|c| (c.0, c.3)).collect();
-        let contacts_by_external: HashMap<&str, Uuid> = contacts.iter().filter_map(|c| c.1.as_deref().map(|e| (e, c.0))).collect();
-        let contacts_by_email: HashMap<&str, Uuid> = contacts.iter().filter_map(|c| c.2.as_deref().map(|e| (e, c.0))).collect();
+        let contacts_by_external: HashMap<&str, Uuid> = contacts.iter().filter(|c| visible_contacts.contains(&c.0)).filter_map(|c| c.1.as_deref().map(|e| (e, c.0))).collect();
+        let contacts_by_email: HashMap<&str, Uuid> = contacts.iter().filter(|c| visible_contacts.contains(&c.0)).filter_map(|c| c.2.as_deref().map(|e| (e, c.0))).collect();
         let live_companies: HashSet<Uuid> = companies.iter().map(|c| c.0).collect();
-        let companies_by_external: HashMap<&str, Uuid> = companies.iter().filter_map(|c| c.1.as_deref().map(|e| (e, c.0))).collect();
+        let companies_by_external: HashMap<&str, Uuid> = companies.iter().filter(|c| visible_companies.contains(&c.0)).filter_map(|c| c.1.as_deref().map(|e| (e, c.0))).collect();
 
         let mut targets_seen: HashMap<String, usize> = HashMap::new();
         let mut drafts: Vec<Draft<'_>> = Vec::with_capacity(rows.len());
@@ -535,7 +542,8 @@ per_backend! {
             };
             if let Some(contact) = contact_id
                 && p.contact_id.flatten() == Some(contact)
-                && !live_contacts.contains_key(&contact)
+                && (!live_contacts.contains_key(&contact)
+                    || (before.and_then(|o| o.data.contact_id) != Some(contact) && !visible_contacts.contains(&contact)))
             {
                 issues.push(FieldIssue::new("contact_id", "not_found", "names no live contact of your organization"));
             }
@@ -553,7 +561,8 @@ per_backend! {
             };
             if let Some(company) = company_id
                 && p.company_id.flatten() == Some(company)
-                && !live_companies.contains(&company)
+                && (!live_companies.contains(&company)
+                    || (before.and_then(|o| o.data.company_id) != Some(company) && !visible_companies.contains(&company)))
             {
                 issues.push(FieldIssue::new("company_id", "not_found", "names no live company of your organization"));
             }
@@ -949,7 +958,7 @@ impl OrderStore for SqlStore {
                 });
                 if let Some(filter) = &plan.filter {
                     qb.push(" and ");
-                    sql::push_filter(qb, filter, &ORDERS, "t", false);
+                    sql::push_filter(qb, ctx, filter, &ORDERS, "t", false);
                 }
                 if let Some(q) = &request.q {
                     sql::push_search(qb, &ORDERS, q);

@@ -618,7 +618,7 @@ impl ProductStore for SqlStore {
                 });
                 if let Some(filter) = &plan.filter {
                     qb.push(" and ");
-                    sql::push_filter(qb, filter, &PRODUCTS, "t", false);
+                    sql::push_filter(qb, ctx, filter, &PRODUCTS, "t", false);
                 }
                 if let Some(q) = &request.q {
                     sql::push_search(qb, &PRODUCTS, q);

@@ -54,6 +54,49 @@ impl Spec {
     }
 }
 
+/// Which of some records of one object the caller may see (see [`sqlite::visible_among`]).
+pub(crate) struct Visible(Option<std::collections::HashSet<Uuid>>);
+
+impl Visible {
+    pub(crate) fn contains(&self, id: &Uuid) -> bool {
+        self.0.as_ref().is_none_or(|seen| seen.contains(id))
+    }
+
+    /// `id` when the caller may see that record, for answers that name a record (a conflict's
+    /// holder): a hidden record's id is never told.
+    pub(crate) fn named(&self, id: Uuid) -> Option<Uuid> {
+        self.contains(&id).then_some(id)
+    }
+}
+
+/// Whether a write must be refused because it would give its record an owner outside what
+/// the caller sees. `permitted` is [`sqlite::permitted_owners`]' answer; `before` the
+/// record's owner before the write (None for a new record). An owner the write leaves as it
+/// was is the caller's to keep (they found the record through their visibility); clearing
+/// the owner makes the record visible only to those who see everything.
+pub(crate) fn owner_refused(
+    permitted: Option<&std::collections::HashSet<Uuid>>,
+    before: Option<Option<Uuid>>,
+    owner: Option<Uuid>,
+) -> bool {
+    let Some(permitted) = permitted else {
+        return false;
+    };
+    if before == Some(owner) {
+        return false;
+    }
+    owner.is_none_or(|owner| !permitted.contains(&owner))
+}
+
+/// A unique custom value another record holds: the holder is named when the caller may see it.
+pub(crate) fn custom_taken(key: &str, holder: Option<Uuid>) -> FieldIssue {
+    let message = match holder {
+        Some(holder) => format!("must be unique; record {holder} already has this value"),
+        None => "must be unique; another record already has this value".to_owned(),
+    };
+    FieldIssue::new(format!("custom.{key}"), "taken", message)
+}
+
 /// Standard sort: newest first.
 pub(crate) const DEFAULT_SORT: &[(&str, bool)] = &[("created_at", true)];
 
@@ -196,33 +239,67 @@ per_backend! {
 
     /// `and <visibility of object for ctx>` on the record alias `t`.
     pub(crate) fn push_visibility(qb: &mut Builder, ctx: &AuthContext, object: ObjectType) {
+        push_visibility_on(qb, ctx, object, "t");
+    }
+
+    /// `and <visibility of object for ctx>` on the record alias `alias` (a constant of the
+    /// caller, never input). Visibility depends on the record's `owner_id` alone: a record
+    /// without an owner is seen only by those who see everything.
+    pub(crate) fn push_visibility_on(qb: &mut Builder, ctx: &AuthContext, object: ObjectType, alias: &str) {
         match ctx.record_filter(object) {
             RecordFilter::All => {}
             RecordFilter::OwnedBy(user) => {
-                qb.push(" and t.owner_id = ").push_bind(user);
+                qb.push(" and ").push(alias).push(".owner_id = ").push_bind(user);
             }
             RecordFilter::Team { user_id, team_id: None } => {
-                qb.push(" and t.owner_id = ").push_bind(user_id);
+                qb.push(" and ").push(alias).push(".owner_id = ").push_bind(user_id);
             }
             RecordFilter::Team { user_id, team_id: Some(team) } => {
-                qb.push(" and (t.owner_id = ")
+                qb.push(" and (").push(alias).push(".owner_id = ")
                     .push_bind(user_id)
-                    .push(" or t.owner_id in (select vu.id from users vu where vu.org_id = ")
+                    .push(" or ").push(alias).push(".owner_id in (select vu.id from users vu where vu.org_id = ")
                     .push_bind(ctx.org_id)
                     .push(" and vu.team_id = ")
                     .push_bind(team)
                     .push("))");
             }
             RecordFilter::ManagedBy(manager) => {
-                qb.push(" and (t.owner_id = ")
+                qb.push(" and (").push(alias).push(".owner_id = ")
                     .push_bind(manager)
-                    .push(" or t.owner_id in (select vu.id from users vu join teams vt on vt.id = vu.team_id where vt.org_id = ")
+                    .push(" or ").push(alias).push(".owner_id in (select vu.id from users vu join teams vt on vt.id = vu.team_id where vt.org_id = ")
                     .push_bind(ctx.org_id)
                     .push(" and vt.manager_id = ")
                     .push_bind(manager)
                     .push("))");
             }
         }
+    }
+
+    /// The owners among `owners` to whom the caller may give a record of `object`: those
+    /// whose records the caller sees, decided by the very predicate reads use
+    /// ([`push_visibility`]) applied to each candidate as a record's owner. None: any owner
+    /// (the caller sees every record of the object). A write that would make its record
+    /// invisible to its writer is refused instead of stored ([`StoreError::OwnerNotPermitted`]);
+    /// it runs inside the write's transaction, so a team change that commits first counts.
+    pub(crate) async fn permitted_owners(
+        conn: &mut Conn,
+        ctx: &AuthContext,
+        object: ObjectType,
+        owners: &std::collections::HashSet<Uuid>,
+    ) -> Result<Option<std::collections::HashSet<Uuid>>, DbError> {
+        if ctx.record_filter(object) == RecordFilter::All {
+            return Ok(None);
+        }
+        if owners.is_empty() {
+            return Ok(Some(Default::default()));
+        }
+        let mut qb = Builder::new("select t.owner_id from (select id as owner_id from users where org_id = ");
+        qb.push_bind(ctx.org_id).push(" and id in ");
+        push_list(&mut qb, owners.iter().copied());
+        qb.push(") t where t.owner_id is not null");
+        push_visibility(&mut qb, ctx, object);
+        let found: Vec<Uuid> = qb.build_query_scalar().fetch_all(&mut *conn).await?;
+        Ok(Some(found.into_iter().collect()))
     }
 
     /// ` order by t.id for update of t` on PostgreSQL, after the query by which a write finds
@@ -292,7 +369,11 @@ per_backend! {
     /// Compiles a filter tree onto the record alias `alias`. `negated` pushes a `not` down to
     /// the conditions, so that negations include missing values (SQL's NULL) as users expect,
     /// without wrapping conditions in a way that keeps indexes from serving them.
-    pub(crate) fn push_filter(qb: &mut Builder, filter: &Filter, spec: &Spec, alias: &str, negated: bool) {
+    ///
+    /// Conditions on a related record (`company.name`) consider only related records the
+    /// caller may see: a hidden company matches nothing, so that filtering the contacts one
+    /// sees cannot read out the fields of a company one does not.
+    pub(crate) fn push_filter(qb: &mut Builder, ctx: &AuthContext, filter: &Filter, spec: &Spec, alias: &str, negated: bool) {
         match filter {
             Node::And(items) | Node::Or(items) => {
                 let conjunction = matches!(filter, Node::And(_)) != negated;
@@ -301,16 +382,16 @@ per_backend! {
                     if i > 0 {
                         qb.push(if conjunction { " and " } else { " or " });
                     }
-                    push_filter(qb, item, spec, alias, negated);
+                    push_filter(qb, ctx, item, spec, alias, negated);
                 }
                 qb.push(")");
             }
-            Node::Not(inner) => push_filter(qb, inner, spec, alias, !negated),
-            Node::Condition(condition) => push_condition(qb, condition, spec, alias, negated),
+            Node::Not(inner) => push_filter(qb, ctx, inner, spec, alias, !negated),
+            Node::Condition(condition) => push_condition(qb, ctx, condition, spec, alias, negated),
         }
     }
 
-    fn push_condition(qb: &mut Builder, c: &Condition, spec: &Spec, alias: &str, negated: bool) {
+    fn push_condition(qb: &mut Builder, ctx: &AuthContext, c: &Condition, spec: &Spec, alias: &str, negated: bool) {
         if let Target::Related { relation, field } = &c.target {
             let Some(rel) = spec.relation(relation) else {
                 qb.push("false");
@@ -327,13 +408,15 @@ per_backend! {
                 .push(rel.foreign_key)
                 .push(" and r.org_id = ")
                 .push(alias)
-                .push(".org_id and r.deleted_at is null and ");
+                .push(".org_id and r.deleted_at is null");
+            push_visibility_on(qb, ctx, rel.spec.object, "r");
+            qb.push(" and ");
             let inner = Condition {
                 target: Target::Standard(*field),
                 op: c.op,
                 operand: c.operand.clone(),
             };
-            push_condition(qb, &inner, rel.spec, "r", false);
+            push_condition(qb, ctx, &inner, rel.spec, "r", false);
             qb.push(")");
             return;
         }
@@ -705,19 +788,35 @@ per_backend! {
         Ok(found.into_iter().collect())
     }
 
-    /// For ids that are not live: merged (into) or missing.
+    /// Which of `ids` (records of `spec`, live or not) the caller may see; no query when it
+    /// sees every record of the object.
+    pub(crate) async fn visible_among(
+        conn: &mut Conn,
+        ctx: &AuthContext,
+        spec: &Spec,
+        ids: &[Uuid],
+    ) -> Result<crate::records::Visible, DbError> {
+        if ctx.record_filter(spec.object) == RecordFilter::All {
+            return Ok(crate::records::Visible(None));
+        }
+        Ok(crate::records::Visible(Some(visible_ids(conn, ctx, spec, ids).await?)))
+    }
+
+    /// For ids that are not live: merged (into) or missing. Merged records the caller may
+    /// not see are left out (not found, like [`missing`]).
     pub(crate) async fn missing_many(
         conn: &mut Conn,
+        ctx: &AuthContext,
         spec: &Spec,
-        org_id: Uuid,
         ids: &[Uuid],
     ) -> Result<std::collections::HashMap<Uuid, Option<Uuid>>, DbError> {
         if ids.is_empty() {
             return Ok(Default::default());
         }
-        let mut qb = Builder::new("select id, merged_into from ");
-        qb.push(spec.table).push(" where org_id = ").push_bind(org_id).push(" and id in ");
+        let mut qb = Builder::new("select t.id, t.merged_into from ");
+        qb.push(spec.table).push(" t where t.org_id = ").push_bind(ctx.org_id).push(" and t.id in ");
         push_list(&mut qb, ids.iter().copied());
+        push_visibility(&mut qb, ctx, spec.object);
         let rows: Vec<(Uuid, Option<Uuid>)> = qb.build_query_as().fetch_all(&mut *conn).await?;
         Ok(rows.into_iter().collect())
     }
@@ -960,7 +1059,7 @@ per_backend! {
             live.extend(rows);
         }
         let gone: Vec<Uuid> = ids.iter().copied().filter(|id| !live.contains_key(id)).collect();
-        let merged = missing_many(conn, spec, ctx.org_id, &gone).await?;
+        let merged = missing_many(conn, ctx, spec, &gone).await?;
         for row in found.iter_mut() {
             let Ok((id, expected)) = row else { continue };
             match (live.get(id), *expected) {
@@ -1009,16 +1108,11 @@ per_backend! {
         if row.is_some() {
             return Ok(Ok(row));
         }
-        // A merged record says where it went.
-        if let Some(id) = id {
-            let merged: Option<Option<Uuid>> = {
-                let mut qb = Builder::new("select merged_into from ");
-                qb.push(spec.table).push(" where org_id = ").push_bind(ctx.org_id).push(" and id = ").push_bind(id);
-                qb.build_query_scalar().fetch_optional(&mut *conn).await?
-            };
-            if let Some(into) = merged.flatten() {
-                return Ok(Err(StoreError::Merged { into }));
-            }
+        // A merged record says where it went (when the caller may see it).
+        if let Some(id) = id
+            && let StoreError::Merged { into } = missing(&mut *conn, ctx, spec, id).await?
+        {
+            return Ok(Err(StoreError::Merged { into }));
         }
         Ok(Ok(None))
     }
@@ -1247,19 +1341,64 @@ per_backend! {
         Ok(qb.build().execute(&mut *conn).await?.rows_affected())
     }
 
-    /// Why a record the caller asked for is not there: merged into another, or not found.
+    /// Why a record the caller asked for is not there: merged into another, or not found. A
+    /// merged record the caller may not see is not found: where it went is not told.
     pub(crate) async fn missing<'e>(
         executor: impl sqlx::Executor<'e, Database = Db>,
+        ctx: &AuthContext,
         spec: &Spec,
-        org_id: Uuid,
         id: Uuid,
     ) -> Result<StoreError, DbError> {
-        let mut qb = Builder::new("select merged_into from ");
-        qb.push(spec.table).push(" where org_id = ").push_bind(org_id).push(" and id = ").push_bind(id);
+        let mut qb = Builder::new("select t.merged_into from ");
+        qb.push(spec.table).push(" t where t.org_id = ").push_bind(ctx.org_id).push(" and t.id = ").push_bind(id);
+        push_visibility(&mut qb, ctx, spec.object);
         let merged: Option<Option<Uuid>> = qb.build_query_scalar().fetch_optional(executor).await?;
         Ok(match merged.flatten() {
             Some(into) => StoreError::Merged { into },
             None => StoreError::NotFound,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn an_owner_outside_what_the_writer_sees_is_refused_and_an_unchanged_one_kept() {
+        let (me, teammate, outsider) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        let permitted: HashSet<Uuid> = [me, teammate].into();
+        let refused = |before, owner| owner_refused(Some(&permitted), before, owner);
+        assert!(!refused(None, Some(me)), "a new record of my own");
+        assert!(!refused(None, Some(teammate)));
+        assert!(refused(None, Some(outsider)), "a new record given away");
+        assert!(refused(None, None), "a new record without an owner");
+        assert!(
+            refused(Some(Some(me)), Some(outsider)),
+            "a record given away"
+        );
+        assert!(refused(Some(Some(me)), None), "an owner cleared");
+        assert!(
+            !refused(Some(Some(outsider)), Some(outsider)),
+            "an owner left as it was"
+        );
+        assert!(
+            !owner_refused(None, Some(Some(me)), Some(outsider)),
+            "who sees all gives to anyone"
+        );
+    }
+
+    #[test]
+    fn a_hidden_record_is_never_named() {
+        let (seen, hidden) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let visible = Visible(Some([seen].into()));
+        assert_eq!(visible.named(seen), Some(seen));
+        assert_eq!(visible.named(hidden), None);
+        assert_eq!(Visible(None).named(hidden), Some(hidden));
+        let issue = custom_taken("member_no", visible.named(hidden));
+        assert_eq!(issue.field, "custom.member_no");
+        assert!(!issue.message.contains(&hidden.to_string()));
     }
 }

@@ -66,6 +66,7 @@ crate::integration_routes! {
     get_external: (get_company_by_external_id, "/companies/external/{external_id}", "get_company_by_external_id", "Read a company by external id"),
     batch_upsert: (batch_upsert_companies, "/companies/batch/upsert", "batch_upsert_companies", "Create or change up to 1,000 companies"),
     batch_delete: (batch_delete_companies, "/companies/batch/delete", "batch_delete_companies", "Delete up to 1,000 companies"),
+    owner_refusal: OwnerNotPermitted,
 }
 
 /// A company (account).
@@ -377,11 +378,17 @@ async fn search_companies(
 }
 
 /// Create a company
+///
+/// The owner defaults to the caller. Under `own` or `team` visibility, the owner must be one
+/// whose records the caller sees (`403 owner_not_permitted`, nothing written).
 #[utoipa::path(
     tag = "companies",
     operation_id = "create_company",
     request_body = CompanyInput,
-    responses((status = 201, description = "The company.", body = CompanyBody)),
+    responses(
+        (status = 201, description = "The company.", body = CompanyBody),
+        (status = 403, response = crate::error::responses::OwnerNotPermitted),
+    ),
 )]
 #[post("/companies")]
 async fn create_company(
@@ -415,6 +422,9 @@ async fn get_company(
 }
 
 /// Change a company (JSON merge patch)
+///
+/// Under `own` or `team` visibility, a new owner must be one whose records the caller sees
+/// (`403 owner_not_permitted`, nothing written).
 #[utoipa::path(
     tag = "companies",
     operation_id = "update_company",
@@ -425,6 +435,7 @@ async fn get_company(
     request_body = CompanyInput,
     responses(
         (status = 200, description = "The changed company.", body = CompanyBody),
+        (status = 403, response = crate::error::responses::OwnerNotPermitted),
         (status = 404, response = crate::error::responses::NotFound),
         (status = 412, response = crate::error::responses::VersionMismatch),
     ),

@@ -67,6 +67,7 @@ crate::integration_routes! {
     get_external: (get_contact_by_external_id, "/contacts/external/{external_id}", "get_contact_by_external_id", "Read a contact by external id"),
     batch_upsert: (batch_upsert_contacts, "/contacts/batch/upsert", "batch_upsert_contacts", "Create or change up to 1,000 contacts"),
     batch_delete: (batch_delete_contacts, "/contacts/batch/delete", "batch_delete_contacts", "Delete up to 1,000 contacts"),
+    owner_refusal: OwnerNotPermitted,
 }
 
 /// A contact.
@@ -399,13 +400,16 @@ async fn search_contacts(
 /// Create a contact
 ///
 /// A contact needs a first name, a last name or an email. The email must not belong to
-/// another live contact (`409 duplicate_email` names it).
+/// another live contact (`409 duplicate_email` names it when you may see it). The owner
+/// defaults to the caller; under `own` or `team` visibility it must be one whose records the
+/// caller sees (`403 owner_not_permitted`, nothing written).
 #[utoipa::path(
     tag = "contacts",
     operation_id = "create_contact",
     request_body = ContactInput,
     responses(
         (status = 201, description = "The contact.", body = ContactBody),
+        (status = 403, response = crate::error::responses::OwnerNotPermitted),
         (status = 409, response = crate::error::responses::DuplicateEmail),
     ),
 )]
@@ -443,7 +447,9 @@ async fn get_contact(
 /// Change a contact (JSON merge patch)
 ///
 /// Only the fields sent change; `null` clears one. Send `If-Match` with the ETag to avoid
-/// overwriting someone else's change (412 on mismatch).
+/// overwriting someone else's change (412 on mismatch). Under `own` or `team` visibility, a
+/// new owner must be one whose records the caller sees (`403 owner_not_permitted`, nothing
+/// written).
 #[utoipa::path(
     tag = "contacts",
     operation_id = "update_contact",
@@ -454,6 +460,7 @@ async fn get_contact(
     request_body = ContactInput,
     responses(
         (status = 200, description = "The changed contact.", body = ContactBody),
+        (status = 403, response = crate::error::responses::OwnerNotPermitted),
         (status = 404, response = crate::error::responses::NotFound),
         (status = 409, response = crate::error::responses::DuplicateEmail),
         (status = 412, response = crate::error::responses::VersionMismatch),

@@ -180,7 +180,10 @@ macro_rules! integration_routes {
         put_external: ($put_fn:ident, $put_path:tt, $put_op:tt, $put_summary:tt),
         get_external: ($get_fn:ident, $get_path:tt, $get_op:tt, $get_summary:tt),
         batch_upsert: ($upsert_fn:ident, $upsert_path:tt, $upsert_op:tt, $upsert_summary:tt),
-        batch_delete: ($delete_fn:ident, $delete_path:tt, $delete_op:tt, $delete_summary:tt) $(,)?
+        batch_delete: ($delete_fn:ident, $delete_path:tt, $delete_op:tt, $delete_summary:tt)
+        // Owned objects: the 403 a write answers when it gives the record an owner outside
+        // what the caller sees (`OwnerNotPermitted`).
+        $(, owner_refusal: $refusal:ident)? $(,)?
     ) => {
         mod $module {
             use super::*;
@@ -198,6 +201,7 @@ macro_rules! integration_routes {
                 responses(
                     (status = 200, description = "The changed record.", body = $body),
                     (status = 201, description = "The created record.", body = $body),
+                    $((status = 403, response = $crate::error::responses::$refusal),)?
                     (status = 409, response = $crate::error::responses::Conflict),
                 ),
             )]

@@ -9,10 +9,12 @@ use std::cell::RefCell;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use rapport_domain::access::OrganizationSettings;
 use rapport_domain::custom_field::{CustomFieldDef, FieldType};
 use rapport_domain::query::{
     Catalog, FieldKind, FieldPath, Filter, MAX_CONDITIONS, parse_filter, parse_sort, resolve,
 };
+use rapport_domain::{AuthContext, Credential, ObjectType, Role, Visibility};
 use serde_json::{Value, json};
 use sqlx::{Arguments, AssertSqlSafe, Connection, Execute, Executor, SqlSafeStr};
 use uuid::Uuid;
@@ -284,8 +286,29 @@ fn resolved(spec: &Spec, value: &Value) -> Option<Filter> {
     resolve(&raw, &catalog(spec, &custom)).ok()
 }
 
+/// A sales user of a team under `team` visibility: related conditions then carry the
+/// largest visibility predicate, which must bind its values too.
+fn restricted_context() -> AuthContext {
+    let mut settings = OrganizationSettings::default();
+    for object in [ObjectType::Contact, ObjectType::Company] {
+        settings.record_visibility.insert(object, Visibility::Team);
+    }
+    AuthContext {
+        org_id: Uuid::nil(),
+        user_id: Uuid::from_u128(1),
+        role: Role::Sales,
+        team_id: Some(Uuid::from_u128(2)),
+        credential: Credential::System,
+        settings,
+        ip: None,
+        idempotency: None,
+        import: None,
+    }
+}
+
 #[test]
 fn every_accepted_filter_compiles_with_every_value_bound() {
+    let ctx = restricted_context();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -311,7 +334,7 @@ fn every_accepted_filter_compiles_with_every_value_bound() {
                 .push(" t where t.org_id = ")
                 .push_bind(Uuid::nil())
                 .push(" and ");
-            super::sqlite::push_filter(&mut qb, &filter, spec, "t", negated);
+            super::sqlite::push_filter(&mut qb, &ctx, &filter, spec, "t", negated);
             let sql = qb.sql().as_str().to_owned();
             let mut query = qb.build();
             let bound = query.take_arguments().unwrap().map_or(0, |a| a.len());
@@ -331,7 +354,7 @@ fn every_accepted_filter_compiles_with_every_value_bound() {
                 .push(" t where t.org_id = ")
                 .push_bind(Uuid::nil())
                 .push(" and ");
-            super::postgres::push_filter(&mut qb, &filter, spec, "t", negated);
+            super::postgres::push_filter(&mut qb, &ctx, &filter, spec, "t", negated);
             let sql = qb.sql().as_str().to_owned();
             let mut query = qb.build();
             let bound = query.take_arguments().unwrap().map_or(0, |a| a.len());
