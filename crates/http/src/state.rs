@@ -1,6 +1,7 @@
 //! What every worker shares: the store, the metrics, the generated API document.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::web::Bytes;
 use rapport_auth::Tokens;
@@ -42,6 +43,8 @@ pub struct HttpSettings {
     pub idempotency_stale_seconds: i64,
     /// Days the change feed serves.
     pub change_retention_days: u32,
+    /// How long a request body may send nothing before the request is answered 408.
+    pub body_timeout: Duration,
 }
 
 impl Default for HttpSettings {
@@ -55,6 +58,7 @@ impl Default for HttpSettings {
             upload_limit: 100 * 1024 * 1024,
             idempotency_stale_seconds: 60,
             change_retention_days: 30,
+            body_timeout: Duration::from_secs(60),
         }
     }
 }
