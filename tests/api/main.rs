@@ -17,6 +17,7 @@ mod custom_fields;
 mod docs;
 mod errors;
 mod exports;
+mod hardening_input;
 mod idempotency;
 mod identity;
 mod imports;
