@@ -19,6 +19,7 @@ mod errors;
 mod exports;
 mod hardening_visibility;
 mod hardening_webhooks;
+mod hardening_input;
 mod idempotency;
 mod identity;
 mod imports;

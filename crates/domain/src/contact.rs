@@ -1,6 +1,6 @@
 //! Contacts: the people a company deals with.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
@@ -236,24 +236,23 @@ impl ContactData {
                 "a contact needs a first_name, a last_name or an email",
             ));
         }
-        let mut seen: Vec<String> = self.email.iter().map(|e| e.to_lowercase()).collect();
-        for (i, email) in self.emails.iter().enumerate() {
-            let lower = email.to_lowercase();
-            if seen.contains(&lower) {
-                issues.push(FieldIssue::new(
-                    format!("emails[{i}]"),
-                    "duplicate",
-                    "is listed twice (or is the primary email)",
-                ));
-            }
-            seen.push(lower);
-        }
         if self.emails.len() > MAX_EMAILS {
             issues.push(FieldIssue::new(
                 "emails",
                 "too_many",
                 format!("at most {MAX_EMAILS} additional emails"),
             ));
+        } else {
+            let mut seen: HashSet<String> = self.email.iter().map(|e| e.to_lowercase()).collect();
+            for (i, email) in self.emails.iter().enumerate() {
+                if !seen.insert(email.to_lowercase()) {
+                    issues.push(FieldIssue::new(
+                        format!("emails[{i}]"),
+                        "duplicate",
+                        "is listed twice (or is the primary email)",
+                    ));
+                }
+            }
         }
         if self.phones.len() > MAX_PHONES {
             issues.push(FieldIssue::new(

@@ -1,6 +1,8 @@
 //! Custom field definitions per organization and object, and the validation of `custom`
 //! values against them on every write.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -131,6 +133,8 @@ pub fn key(text: &str) -> Result<String, String> {
 }
 
 /// Checks a definition's options against its type: selects need 1–200 distinct options.
+/// The count is checked on the list as sent, before any option is read; repeats are found
+/// with a hash set.
 pub fn options(field_type: FieldType, options: &[String]) -> Result<Vec<String>, String> {
     if !field_type.has_options() {
         return if options.is_empty() {
@@ -142,22 +146,23 @@ pub fn options(field_type: FieldType, options: &[String]) -> Result<Vec<String>,
             ))
         };
     }
-    let mut out: Vec<String> = Vec::new();
+    if options.is_empty() || options.len() > MAX_OPTIONS {
+        return Err(format!(
+            "a {} field needs 1 to {MAX_OPTIONS} options",
+            field_type.as_str()
+        ));
+    }
+    let mut seen: HashSet<&str> = HashSet::with_capacity(options.len());
+    let mut out: Vec<String> = Vec::with_capacity(options.len());
     for option in options {
         let option = option.trim();
         if option.is_empty() || option.chars().count() > 200 {
             return Err("each option must be 1 to 200 characters".into());
         }
-        if out.iter().any(|o| o == option) {
+        if !seen.insert(option) {
             return Err(format!("the option `{option}` is listed twice"));
         }
         out.push(option.to_owned());
-    }
-    if out.is_empty() || out.len() > MAX_OPTIONS {
-        return Err(format!(
-            "a {} field needs 1 to {MAX_OPTIONS} options",
-            field_type.as_str()
-        ));
     }
     Ok(out)
 }
@@ -242,7 +247,15 @@ pub fn normalize(def: &CustomFieldDef, value: &Value) -> Result<Value, (&'static
         }
         FieldType::MultiSelect => {
             let items = value.as_array().ok_or_else(wrong)?;
-            let mut chosen: Vec<Value> = Vec::new();
+            // More choices than a field can have options hold repeats only; refused before
+            // any is read.
+            if items.len() > MAX_OPTIONS {
+                return Err((
+                    "too_many",
+                    format!("must hold at most {MAX_OPTIONS} options"),
+                ));
+            }
+            let mut chosen: Vec<&str> = Vec::with_capacity(items.len());
             for item in items {
                 let text = item.as_str().ok_or_else(wrong)?;
                 if !def.options.iter().any(|o| o == text) {
@@ -251,11 +264,14 @@ pub fn normalize(def: &CustomFieldDef, value: &Value) -> Result<Value, (&'static
                         format!("`{text}` is not one of: {}", def.options.join(", ")),
                     ));
                 }
-                if !chosen.iter().any(|c| c == item) {
-                    chosen.push(Value::from(text));
-                }
+                chosen.push(text);
             }
-            Ok(Value::Array(chosen))
+            Ok(Value::Array(
+                values::without_repeats(chosen)
+                    .into_iter()
+                    .map(Value::from)
+                    .collect(),
+            ))
         }
         FieldType::Url => {
             let text = value.as_str().ok_or_else(wrong)?;
@@ -320,6 +336,16 @@ pub fn apply_all(
 ) -> (Map<String, Value>, Vec<FieldIssue>) {
     let mut values = current.clone();
     let mut issues = Vec::new();
+    // An object has at most this many fields, so a longer patch is refused before any key is
+    // looked up.
+    if patch.len() > MAX_FIELDS_PER_OBJECT {
+        issues.push(FieldIssue::new(
+            "custom",
+            "too_many",
+            format!("must hold at most {MAX_FIELDS_PER_OBJECT} values"),
+        ));
+        return (values, issues);
+    }
     for (key, value) in patch {
         let field = format!("custom.{key}");
         let Some(def) = definitions.iter().find(|d| &d.key == key) else {
@@ -477,5 +503,30 @@ mod tests {
         assert!(options(FieldType::Select, &[]).is_err());
         assert!(options(FieldType::Select, &["a".into(), "a".into()]).is_err());
         assert!(options(FieldType::Text, &["a".into()]).is_err());
+    }
+
+    #[test]
+    fn over_long_lists_are_refused_before_their_items_are_read() {
+        // 201 options, all blank: the count is what is refused, not the first blank.
+        let blank = vec![String::new(); MAX_OPTIONS + 1];
+        assert_eq!(
+            options(FieldType::Select, &blank).unwrap_err(),
+            format!("a select field needs 1 to {MAX_OPTIONS} options")
+        );
+        let defs = vec![def("channels", FieldType::MultiSelect, &["web"], false)];
+        let (code, _) = normalize(&defs[0], &json!(vec!["nope"; MAX_OPTIONS + 1])).unwrap_err();
+        assert_eq!(code, "too_many");
+        let many: Map<String, Value> = (0..=MAX_FIELDS_PER_OBJECT)
+            .map(|i| (format!("k{i}"), json!(1)))
+            .collect();
+        let issues = apply(&defs, &Map::new(), &many).unwrap_err();
+        assert_eq!(
+            (
+                issues.len(),
+                issues[0].field.as_str(),
+                issues[0].code.as_str()
+            ),
+            (1, "custom", "too_many")
+        );
     }
 }

@@ -152,6 +152,10 @@ fn parse_node(
     count: &mut usize,
     issues: &mut Vec<FieldIssue>,
 ) -> Option<RawFilter> {
+    // Past the limit the answer is known; the rest of the tree is not read.
+    if *count > MAX_CONDITIONS {
+        return None;
+    }
     if depth > MAX_DEPTH {
         issues.push(FieldIssue::new(
             at,
@@ -186,6 +190,19 @@ fn parse_node(
                 &path,
                 "invalid_value",
                 "must hold at least one filter",
+            ));
+            return None;
+        }
+        // Each item holds at least one condition: a longer group is refused before any item
+        // is read.
+        if items.len() > MAX_CONDITIONS {
+            issues.push(FieldIssue::new(
+                at,
+                "too_many_conditions",
+                format!(
+                    "has {} filters; a filter has at most {MAX_CONDITIONS} conditions",
+                    items.len()
+                ),
             ));
             return None;
         }
@@ -614,6 +631,7 @@ pub fn parse_sort(
             "invalid_value",
             format!("at most {MAX_SORT_KEYS} sort keys"),
         ));
+        return Err(issues);
     }
     let mut out = Vec::new();
     for (field, descending) in keys {
@@ -845,6 +863,24 @@ mod tests {
                 .iter()
                 .any(|(_, code)| code == "too_many_conditions")
         );
+    }
+
+    #[test]
+    fn an_oversized_filter_is_refused_once_without_reading_the_rest() {
+        // 10,000 conditions in one group: one issue about the group, none about its items.
+        let bad = json!({"field": "name", "op": "like", "value": "x"});
+        let found = issues(json!({"and": vec![bad.clone(); 10_000]}));
+        assert_eq!(
+            found,
+            [("filter".to_owned(), "too_many_conditions".to_owned())]
+        );
+        // 60 groups of one bad condition each: the count stops the walk after the limit.
+        let groups: Vec<Value> = (0..30)
+            .map(|_| json!({"or": [bad.clone(), bad.clone()]}))
+            .collect();
+        let found = issues(json!({"and": [{"and": groups}]}));
+        assert!(found.len() <= MAX_CONDITIONS + 2, "{} issues", found.len());
+        assert!(found.iter().any(|(_, code)| code == "too_many_conditions"));
     }
 
     #[test]

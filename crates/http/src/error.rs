@@ -92,6 +92,8 @@ error_codes! {
         "The record was merged into another; `merged_into` names it.";
     MethodNotAllowed => METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed",
         "The path exists but not for this method; `Allow` lists the methods it takes.";
+    RequestTimeout => REQUEST_TIMEOUT, "request_timeout", "Request timeout",
+        "The request body stopped arriving: no byte of it for `RAPPORT_BODY_TIMEOUT` seconds (60 by default); the connection is closed.";
     Conflict => CONFLICT, "conflict", "Conflict",
         "The write collides with existing data (a unique value, a state that forbids it).";
     LastOwner => CONFLICT, "last_owner", "Last owner",

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_path_to_error::Segment;
 
 use crate::error::{ApiError, ErrorCode, FieldError};
+use crate::storable;
 
 /// The largest request body accepted, in bytes (`RAPPORT_BODY_LIMIT`, default 1 MiB).
 #[derive(Debug, Clone, Copy)]
@@ -143,6 +144,11 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     deserializer
         .end()
         .map_err(|e| json_error(&serde_path_to_error::Track::new().path(), e))?;
+    // Checked on every body at once rather than per field: no string of it reaches the
+    // database with a character the database cannot store.
+    if let Some(field) = storable::json_nul_path(body) {
+        return Err(storable::refuse(field));
+    }
     Ok(value)
 }
 
@@ -356,6 +362,20 @@ mod tests {
         assert_eq!(error.code(), ErrorCode::MalformedJson);
         let error = parse_json::<Person>(b"[1, 2").unwrap_err();
         assert_eq!(error.code(), ErrorCode::MalformedJson);
+    }
+
+    #[test]
+    fn a_nul_anywhere_in_a_body_is_refused_naming_its_path() {
+        let error = parse_json::<Person>(br#"{"name": "A", "phones": [{"country": "C\u0000N"}]}"#)
+            .unwrap_err();
+        assert_eq!(error.code(), ErrorCode::ValidationFailed);
+        assert_eq!(
+            (
+                error.errors()[0].field.as_str(),
+                error.errors()[0].code.as_ref()
+            ),
+            ("phones[0].country", "invalid_character")
+        );
     }
 
     #[test]

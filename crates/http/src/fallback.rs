@@ -63,6 +63,16 @@ impl RouteTable {
         found.map(|(_, methods)| methods)
     }
 
+    /// The pattern of the route that takes `path` (`/v1/contacts/{id}`); the literal one
+    /// where several match, as in [`RouteTable::allowed`].
+    pub fn pattern(&self, path: &str) -> Option<&str> {
+        self.routes
+            .iter()
+            .filter(|(def, _)| def.is_match(path))
+            .filter_map(|(def, _)| def.pattern())
+            .min_by_key(|pattern| pattern.matches('{').count())
+    }
+
     /// Whether a route answers `method` on `path`.
     pub fn answers(&self, method: &str, path: &str) -> bool {
         self.allowed(path)

@@ -2,7 +2,7 @@
 //! through the very write path of the API (`writes::parse_row`, the store's batch `write`), so
 //! an imported row is checked exactly like a request and writes the same events.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rapport_domain::custom_field::{CustomFieldDef, FieldType};
 use rapport_domain::import::{ClaimedImport, ImportChunk, ImportJob, ImportRowError};
@@ -12,11 +12,14 @@ use rapport_domain::{AuthContext, ObjectType, Store, StoreError};
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, FieldError};
+use crate::formula;
 use crate::routes::companies::CompanyResource;
 use crate::routes::contacts::ContactResource;
 use crate::routes::orders::OrderResource;
 use crate::routes::products::ProductResource;
+use crate::routes::records::too_many;
 use crate::routes::writes::{self, Resource};
+use crate::storable;
 
 /// The objects a CSV can hold.
 pub const IMPORT_OBJECTS: [ObjectType; 4] = [
@@ -28,6 +31,11 @@ pub const IMPORT_OBJECTS: [ObjectType; 4] = [
 
 /// Most records in one file.
 pub const MAX_ROWS: i64 = 1_000_000;
+
+/// Most columns in one file, and entries in a mapping: far more than an object has fields
+/// (about 35 and 200 custom ones), so that a file from another system with columns to drop
+/// still fits.
+pub const MAX_COLUMNS: usize = 1_000;
 
 /// How a cell becomes a JSON value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,6 +229,24 @@ pub fn inspect(content: &[u8]) -> Result<(Vec<String>, i64), ApiError> {
         .iter()
         .map(|h| h.trim().to_owned())
         .collect();
+    if headers.len() > MAX_COLUMNS {
+        return Err(ApiError::validation(vec![too_many(
+            "file",
+            headers.len(),
+            MAX_COLUMNS,
+            "columns",
+        )]));
+    }
+    if let Some(at) = headers.iter().position(|h| storable::has_nul(h)) {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "file",
+            storable::INVALID_CHARACTER,
+            format!(
+                "the name of column {} holds a NUL character (U+0000), which the database cannot store",
+                at + 1
+            ),
+        )]));
+    }
     if headers.iter().all(String::is_empty) {
         return Err(ApiError::invalid(
             "file",
@@ -273,10 +299,21 @@ pub fn check_mapping(
     id_property: Option<IdProperty>,
 ) -> Result<Vec<(String, String)>, ApiError> {
     let mut errors = Vec::new();
+    if let Some(mapping) = mapping
+        && mapping.len() > MAX_COLUMNS
+    {
+        return Err(ApiError::validation(vec![too_many(
+            "mapping",
+            mapping.len(),
+            MAX_COLUMNS,
+            "columns",
+        )]));
+    }
+    let columns: HashSet<&str> = headers.iter().map(String::as_str).collect();
     let pairs: Vec<(String, String)> = match mapping {
         Some(mapping) => {
             for header in mapping.keys() {
-                if !headers.contains(header) {
+                if !columns.contains(header.as_str()) {
                     errors.push(FieldError::new(
                         format!("mapping.{header}"),
                         "not_found",
@@ -400,22 +437,40 @@ fn set_path(row: &mut Map<String, Value>, path: &str, value: Value) {
     }
 }
 
-/// Where each mapped column is and how its cells read: `(column index, field, kind)`.
+/// A mapped column: where it is, what it is called, which field it fills and how its cells
+/// read.
+struct Column {
+    index: usize,
+    header: String,
+    field: String,
+    kind: Kind,
+}
+
+/// Where each mapped column is and how its cells read.
 fn columns(
     job: &ImportJob,
     headers: &[String],
     definitions: &[CustomFieldDef],
-) -> Result<Vec<(usize, String, Kind)>, String> {
+) -> Result<Vec<Column>, String> {
+    let positions: HashMap<&str, usize> = headers
+        .iter()
+        .enumerate()
+        .map(|(index, header)| (header.as_str(), index))
+        .collect();
     job.mapping
         .iter()
         .map(|(header, field)| {
-            let index = headers
-                .iter()
-                .position(|h| h == header)
+            let index = *positions
+                .get(header.as_str())
                 .ok_or_else(|| format!("the file has no column `{header}`"))?;
             let kind = kind_of(job.object, field, definitions, job.id_property)
                 .ok_or_else(|| format!("`{field}` is no longer a field an import can fill"))?;
-            Ok((index, field.clone(), kind))
+            Ok(Column {
+                index,
+                header: header.clone(),
+                field: field.clone(),
+                kind,
+            })
         })
         .collect()
 }
@@ -425,8 +480,7 @@ pub struct ImportRun {
     pub claimed: ClaimedImport,
     /// The file, positioned at the next record.
     records: csv::Reader<std::io::Cursor<Vec<u8>>>,
-    /// `(column index, field, kind)`.
-    columns: Vec<(usize, String, Kind)>,
+    columns: Vec<Column>,
     headers: usize,
     pub processed: i64,
 }
@@ -575,16 +629,30 @@ impl ImportRun {
         }
         let mut row = Map::new();
         let mut errors = Vec::new();
-        for (index, field, kind) in &self.columns {
-            let text = record.get(*index).unwrap_or("").trim();
+        for column in &self.columns {
+            let text = record.get(column.index).unwrap_or("").trim();
             if text.is_empty() {
                 continue;
             }
-            match cell_value(*kind, text) {
-                Ok(value) => set_path(&mut row, field, value),
-                Err(message) => {
-                    errors.push(FieldError::new(field.clone(), "invalid_type", message))
-                }
+            if storable::has_nul(text) {
+                errors.push(FieldError::new(
+                    column.field.clone(),
+                    storable::INVALID_CHARACTER,
+                    format!(
+                        "the column `{}` holds a NUL character (U+0000), which the database cannot store",
+                        column.header
+                    ),
+                ));
+                continue;
+            }
+            // What an export neutralised (`'=x`) imports as it was (`=x`).
+            match cell_value(column.kind, formula::restore(text)) {
+                Ok(value) => set_path(&mut row, &column.field, value),
+                Err(message) => errors.push(FieldError::new(
+                    column.field.clone(),
+                    "invalid_type",
+                    message,
+                )),
             }
         }
         if !errors.is_empty() {
@@ -661,6 +729,51 @@ mod tests {
         assert_eq!(
             cell_value(Kind::Money, "12900 CNY").unwrap(),
             json!({"amount_minor": 12900, "currency": "CNY"})
+        );
+    }
+
+    #[test]
+    fn files_with_too_many_columns_or_a_nul_in_a_name_are_refused() {
+        let wide = (0..=MAX_COLUMNS)
+            .map(|i| format!("c{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let error = inspect(format!("{wide}\n").as_bytes()).unwrap_err();
+        assert_eq!(
+            (
+                error.errors()[0].field.as_str(),
+                error.errors()[0].code.as_ref()
+            ),
+            ("file", "too_many")
+        );
+        let error = inspect(b"email,no\0te\nx@y.example,1\n").unwrap_err();
+        assert_eq!(error.errors()[0].code, "invalid_character");
+        assert!(error.errors()[0].message.contains("column 2"));
+    }
+
+    #[test]
+    fn an_oversized_mapping_is_refused_before_any_entry_is_read() {
+        let mapping: BTreeMap<String, String> = (0..=MAX_COLUMNS)
+            .map(|i| (format!("c{i}"), "email".to_owned()))
+            .collect();
+        let error = check_mapping(ObjectType::Contact, &[], Some(&mapping), &[], None).unwrap_err();
+        assert_eq!(error.errors().len(), 1);
+        assert_eq!(error.errors()[0].field, "mapping");
+    }
+
+    #[test]
+    fn neutralised_cells_read_as_what_was_exported() {
+        assert_eq!(
+            cell_value(Kind::List, formula::restore("'@vip; east")).unwrap(),
+            json!(["@vip", "east"])
+        );
+        assert_eq!(
+            cell_value(Kind::Text, formula::restore("'=HYPERLINK(\"x\")")).unwrap(),
+            json!("=HYPERLINK(\"x\")")
+        );
+        assert_eq!(
+            cell_value(Kind::Integer, formula::restore("-5")).unwrap(),
+            json!(-5)
         );
     }
 

@@ -9,9 +9,11 @@ use actix_web::{App, web};
 use utoipa_actix_web::AppExt;
 
 pub mod auth;
+pub mod body_timeout;
 pub mod error;
 pub mod extract;
 pub mod fallback;
+pub mod formula;
 pub mod idempotency;
 pub mod import;
 pub mod list;
@@ -24,6 +26,7 @@ pub mod request_id;
 pub mod routes;
 pub mod schema;
 pub mod state;
+pub mod storable;
 pub mod validate;
 
 pub use error::{ApiError, ErrorCode, FieldError, Problem};
@@ -64,6 +67,10 @@ pub fn app(
         .app_data(state)
         .default_service(web::to(fallback::not_routed))
         .wrap(from_fn(idempotency::idempotency))
+        // Outside idempotency, which reads the body; inside CORS, so that errors carry its
+        // headers.
+        .wrap(from_fn(body_timeout::body_timeout))
+        .wrap(from_fn(storable::reject_nul))
         .wrap(Condition::new(cors.is_some(), cors.unwrap_or_default()))
         .wrap(from_fn(observe::observe))
 }

@@ -382,6 +382,7 @@ fn apply_operation_conventions(
     if has_body {
         standard.extend([
             ("400", ErrorCode::MalformedJson),
+            ("408", ErrorCode::RequestTimeout),
             ("413", ErrorCode::PayloadTooLarge),
             ("415", ErrorCode::UnsupportedMediaType),
             ("422", ErrorCode::ValidationFailed),
@@ -391,8 +392,10 @@ fn apply_operation_conventions(
         standard.push(("422", ErrorCode::ValidationFailed));
     }
     if path.contains('{') {
-        // A path parameter names a record, which may not exist (or be another tenant's).
+        // A path parameter names a record, which may not exist (or be another tenant's), and
+        // holds no character the database cannot store.
         standard.push(("404", ErrorCode::NotFound));
+        standard.push(("422", ErrorCode::ValidationFailed));
     }
     if path.starts_with("/v1/") && public {
         // Public API operations (sign-up, login) are throttled too.

@@ -1,6 +1,7 @@
 //! What every worker shares: the store, the metrics, the generated API document.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::web::Bytes;
 use rapport_auth::Tokens;
@@ -46,6 +47,8 @@ pub struct HttpSettings {
     /// Which webhook URLs are accepted (the delivery worker applies the same policy to the
     /// addresses it connects to).
     pub webhook_targets: TargetPolicy,
+    /// How long a request body may send nothing before the request is answered 408.
+    pub body_timeout: Duration,
 }
 
 impl Default for HttpSettings {
@@ -60,6 +63,7 @@ impl Default for HttpSettings {
             idempotency_stale_seconds: 60,
             change_retention_days: 30,
             webhook_targets: TargetPolicy::public_only(),
+            body_timeout: Duration::from_secs(60),
         }
     }
 }

@@ -145,6 +145,14 @@ pub struct SettingsArgs {
         value_name = "BYTES"
     )]
     pub upload_limit: Option<String>,
+    /// Seconds a request body may send nothing before the request is answered 408 [default: 60]
+    #[arg(
+        long,
+        env = "RAPPORT_BODY_TIMEOUT",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub body_timeout: Option<String>,
     /// Browser origins allowed by CORS, comma-separated, or * [default: none]
     #[arg(
         long,
@@ -223,6 +231,8 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     pub body_limit: usize,
     pub upload_limit: usize,
+    /// How long a request body may send nothing (the time between two reads).
+    pub body_timeout: std::time::Duration,
     pub cors_origins: CorsOrigins,
     pub log_format: LogFormat,
     pub log_level: String,
@@ -251,6 +261,7 @@ impl Config {
             rate_limit_per_minute: 6000,
             body_limit: 1024 * 1024,
             upload_limit: 100 * 1024 * 1024,
+            body_timeout: std::time::Duration::from_secs(60),
             cors_origins: CorsOrigins::None,
             log_format: LogFormat::Pretty,
             log_level: "info".into(),
@@ -297,7 +308,7 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-const KEYS: [&str; 16] = [
+const KEYS: [&str; 17] = [
     "database_url",
     "bind",
     "jwt_secret",
@@ -306,6 +317,7 @@ const KEYS: [&str; 16] = [
     "rate_limit_per_minute",
     "body_limit",
     "upload_limit",
+    "body_timeout",
     "cors_origins",
     "log_format",
     "log_level",
@@ -332,7 +344,7 @@ impl Config {
     /// Resolves flags (already parsed into `args`, with `matches` telling flag from
     /// environment), the file, and defaults.
     pub fn resolve(args: &SettingsArgs, matches: &ArgMatches) -> Result<Config, ConfigError> {
-        let cli_values: [(&'static str, &Option<String>); 16] = [
+        let cli_values: [(&'static str, &Option<String>); 17] = [
             ("database_url", &args.database_url),
             ("bind", &args.bind),
             ("jwt_secret", &args.jwt_secret),
@@ -341,6 +353,7 @@ impl Config {
             ("rate_limit_per_minute", &args.rate_limit_per_minute),
             ("body_limit", &args.body_limit),
             ("upload_limit", &args.upload_limit),
+            ("body_timeout", &args.body_timeout),
             ("cors_origins", &args.cors_origins),
             ("log_format", &args.log_format),
             ("log_level", &args.log_level),
@@ -416,6 +429,11 @@ impl Config {
         if let Some(v) = raw.take("upload_limit") {
             config.upload_limit = parse(v, "upload_limit", |s| {
                 number(s, 1024, u32::MAX).map(|n| n as usize)
+            })?;
+        }
+        if let Some(v) = raw.take("body_timeout") {
+            config.body_timeout = parse(v, "body_timeout", |s| {
+                number(s, 1, 3600).map(|n| std::time::Duration::from_secs(u64::from(n)))
             })?;
         }
         if let Some(v) = raw.take("cors_origins") {
@@ -726,6 +744,23 @@ mod tests {
         let config = resolve(&["rapport", "--config", path.to_str().unwrap()]).unwrap();
         assert!(config.webhook_targets.allows_private());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_body_timeout_is_whole_seconds_from_one_to_an_hour() {
+        assert_eq!(
+            resolve(&["rapport"]).unwrap().body_timeout,
+            std::time::Duration::from_secs(60)
+        );
+        let config = resolve(&["rapport", "--body-timeout", "5"]).unwrap();
+        assert_eq!(config.body_timeout, std::time::Duration::from_secs(5));
+        for bad in ["0", "3601", "1.5", "1m"] {
+            let error = resolve(&["rapport", "--body-timeout", bad]).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!("invalid --body-timeout \"{bad}\": must be a whole number from 1 to 3600")
+            );
+        }
     }
 
     #[test]

@@ -58,6 +58,7 @@ impl Application {
         let settings = HttpSettings {
             body_limit: config.body_limit,
             upload_limit: config.upload_limit,
+            body_timeout: config.body_timeout,
             cors_origins: config.cors_origins.clone(),
             signup_open: config.signup == SignupPolicy::Open,
             rate_limit_per_minute: config.rate_limit_per_minute,

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Utc};
 use rapport_auth::secret;
 use rapport_domain::identity::{ApiKey, NewApiKey};
-use rapport_domain::{Credential, Scope};
+use rapport_domain::{Credential, Scope, values};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -16,8 +16,13 @@ use crate::auth::{Create, Delete, Read, Require, obj};
 use crate::error::{ApiError, ErrorCode, FieldError};
 use crate::extract::Json;
 use crate::list::{ListQuery, NoFilter, PageParams};
+use crate::routes::records::within_limit;
 use crate::state::AppState;
 use crate::validate::{self, Check};
+
+/// Most scopes a key is created with: more than there are distinct scopes (`*`, `read`, and
+/// read and write of each object), refused before any is read.
+const MAX_SCOPES: usize = 100;
 
 pub fn configure(config: &mut ServiceConfig) {
     config
@@ -84,8 +89,8 @@ pub struct CreateApiKeyRequest {
     )]
     pub name: String,
     /// At least one scope: `*`, `read`, `<object>:read`, `<object>:write` (object names are
-    /// singular: `contact:read`).
-    #[schema(example = json!(["contact:write", "company:read"]), min_items = 1)]
+    /// singular: `contact:read`); at most 100, repeats dropped.
+    #[schema(example = json!(["contact:write", "company:read"]), min_items = 1, max_items = 100)]
     pub scopes: Vec<String>,
     /// When the key stops working; none by default.
     pub expires_at: Option<DateTime<Utc>>,
@@ -139,7 +144,14 @@ async fn create_api_key(
         ));
     }
     let mut scopes = Vec::new();
-    for (index, text) in body.scopes.iter().enumerate() {
+    let listed = within_limit(
+        &mut check,
+        "scopes",
+        body.scopes.len(),
+        MAX_SCOPES,
+        "scopes",
+    );
+    for (index, text) in body.scopes.iter().enumerate().take_while(|_| listed) {
         if let Some(scope) = check.field(&format!("scopes[{index}]"), text.parse::<Scope>()) {
             scopes.push(scope);
         }
@@ -165,7 +177,7 @@ async fn create_api_key(
             "An API key cannot create a key with scopes it does not have itself.",
         ));
     }
-    scopes.dedup();
+    let scopes = values::without_repeats(scopes);
     let secret = secret::new_api_key().map_err(ApiError::internal)?;
     let key = NewApiKey {
         name,

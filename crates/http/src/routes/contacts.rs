@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
-use rapport_domain::contact::{Contact, ContactPatch};
+use rapport_domain::contact::{Contact, ContactPatch, MAX_EMAILS};
 use rapport_domain::values::LifecycleStage;
 use rapport_domain::{AuthContext, Email};
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,7 @@ use crate::record::{IfMatch, nullable, ok_record};
 use crate::routes::records::{
     AddressBody, AddressInput, ConsentBody, ConsentInput, EventBody, HistoryList, MAX_NAME,
     MergeRequest, PhoneBody, PhoneInput, RecordListParams, SearchRequest, changes_body,
-    custom_object, optional_text, parse_phones, parse_tags, patch_text,
+    custom_object, optional_text, parse_phones, parse_tags, patch_text, within_limit,
 };
 use crate::routes::writes;
 use crate::state::AppState;
@@ -240,8 +240,11 @@ impl ContactInput {
         let mut check = Check::new();
         let region = ctx.settings.default_phone_region.as_deref();
         let emails = self.emails.as_ref().map(|list| {
+            let list = list.as_deref().unwrap_or_default();
+            if !within_limit(&mut check, "emails", list.len(), MAX_EMAILS, "emails") {
+                return Vec::new();
+            }
             list.iter()
-                .flatten()
                 .enumerate()
                 .filter_map(|(i, e)| {
                     check

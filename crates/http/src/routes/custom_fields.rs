@@ -91,8 +91,9 @@ pub struct CreateCustomFieldRequest {
     /// phone or money.
     #[serde(rename = "type")]
     pub field_type: FieldType,
-    /// Required for select and multi_select; not allowed otherwise.
+    /// Required for select and multi_select (1 to 200, distinct); not allowed otherwise.
     #[serde(default)]
+    #[schema(max_items = 200)]
     pub options: Vec<String>,
     #[serde(default)]
     pub required: bool,
@@ -108,6 +109,7 @@ pub struct CreateCustomFieldRequest {
 pub struct UpdateCustomFieldRequest {
     #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub label: Option<String>,
+    #[schema(max_items = 200)]
     pub options: Option<Vec<String>>,
     pub required: Option<bool>,
     pub unique: Option<bool>,

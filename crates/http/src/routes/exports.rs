@@ -15,6 +15,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::{Read, Require, check, obj};
 use crate::error::ApiError;
+use crate::formula;
 use crate::import::definitions;
 use crate::list::{ListQuery, parse_list};
 use crate::routes::companies::{CompanyListParams, CompanyResource};
@@ -39,7 +40,8 @@ const PAGE: u32 = 500;
 #[serde(rename_all = "lowercase")]
 pub enum ExportFormat {
     /// A header line and one line per record; lists are joined with `;`, nested values are
-    /// columns such as `address.city`, custom fields `custom.<key>`.
+    /// columns such as `address.city`, custom fields `custom.<key>`. Text that a spreadsheet
+    /// would run as a formula starts with `'`.
     Csv,
     /// One JSON record per line, as the API shows it.
     Ndjson,
@@ -178,7 +180,9 @@ fn columns(object: ObjectType) -> &'static [&'static str] {
     }
 }
 
-/// A record's value at a dotted path, as CSV text.
+/// A record's value at a dotted path, as CSV text. Text that a spreadsheet would run as a
+/// formula gets a leading `'` (see [`formula`]); numbers, booleans and nested JSON are written
+/// as they are.
 fn cell(record: &Value, path: &str) -> String {
     let mut value = record;
     for part in path.split('.') {
@@ -188,19 +192,24 @@ fn cell(record: &Value, path: &str) -> String {
     if path.starts_with("consent.") {
         value = &value["status"];
     }
+    let text = |text: &str| formula::neutralise(text).into_owned();
     match value {
         Value::Null => String::new(),
-        Value::String(text) => text.clone(),
-        Value::Array(items) if path == "phones" => items
-            .iter()
-            .filter_map(|p| p["number"].as_str())
-            .collect::<Vec<_>>()
-            .join("; "),
-        Value::Array(items) if items.iter().all(Value::is_string) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join("; "),
+        Value::String(value) => text(value),
+        Value::Array(items) if path == "phones" => text(
+            &items
+                .iter()
+                .filter_map(|p| p["number"].as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        Value::Array(items) if items.iter().all(Value::is_string) => text(
+            &items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
         other => other.to_string(),
     }
 }
@@ -318,7 +327,10 @@ macro_rules! export_route {
         ///
         /// Every record the list with these filters would page through, streamed: CSV (a header
         /// line; lists joined with `;`; custom fields as `custom.<key>`) or NDJSON (one record
-        /// per line as the API shows it). Owners, admins and managers export.
+        /// per line as the API shows it). Owners, admins and managers export. A CSV text cell
+        /// that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, a tab or
+        /// a carriage return, or `'` before one of these) is written with a leading `'`; an
+        /// import removes exactly that `'` again.
         #[utoipa::path(
                                     tag = $tag,
                                     operation_id = $op,
@@ -386,3 +398,35 @@ export_route!(
     "Export orders",
     |query| crate::routes::orders::list_request(&query, None, None)
 );
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn text_cells_are_neutralised_and_numbers_are_not() {
+        let record = json!({
+            "first_name": "=HYPERLINK(\"http://evil.example\")",
+            "external_id": "-5",
+            "order_count": -5,
+            "phones": [{"number": "+86 138 0013 8000"}, {"number": "=1"}],
+            "tags": ["@vip", "east"],
+            "custom": {"note": "\tindented", "score": -1.5, "plain": "华东"},
+            "active": true,
+        });
+        assert_eq!(
+            cell(&record, "first_name"),
+            "'=HYPERLINK(\"http://evil.example\")"
+        );
+        assert_eq!(cell(&record, "external_id"), "'-5");
+        assert_eq!(cell(&record, "order_count"), "-5");
+        assert_eq!(cell(&record, "phones"), "'+86 138 0013 8000; =1");
+        assert_eq!(cell(&record, "tags"), "'@vip; east");
+        assert_eq!(cell(&record, "custom.note"), "'\tindented");
+        assert_eq!(cell(&record, "custom.score"), "-1.5");
+        assert_eq!(cell(&record, "custom.plain"), "华东");
+        assert_eq!(cell(&record, "active"), "true");
+    }
+}

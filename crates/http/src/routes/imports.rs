@@ -22,6 +22,7 @@ use crate::extract::parse_json;
 use crate::import::{IMPORT_OBJECTS, check_mapping, decode, definitions, inspect};
 use crate::list::{ListQuery, NoFilter, PageParams};
 use crate::state::AppState;
+use crate::storable;
 
 pub fn configure(config: &mut ServiceConfig) {
     config
@@ -127,7 +128,7 @@ pub struct ImportRequest {
     /// `id`); omit it to create a record per row.
     pub id_property: Option<IdProperty>,
     /// CSV column → field (`address.city`, `custom.region`, `line.sku` for orders). Without it
-    /// every column must be named after its field.
+    /// every column must be named after its field. At most 1,000 columns.
     pub mapping: Option<BTreeMap<String, String>>,
     /// The CSV: UTF-8 with or without a byte-order mark, a header line, RFC 4180 quoting.
     pub csv: String,
@@ -195,13 +196,17 @@ fn parse_id_property(text: &str) -> Result<IdProperty, ApiError> {
 }
 
 fn parse_mapping(text: &str) -> Result<BTreeMap<String, String>, ApiError> {
-    serde_json::from_str(text).map_err(|_| {
+    let mapping = serde_json::from_str(text).map_err(|_| {
         ApiError::invalid(
             "mapping",
             "invalid_value",
             "must be a JSON object of CSV column to field: {\"E-mail\": \"email\"}",
         )
-    })
+    })?;
+    match storable::json_nul_path(text.as_bytes()) {
+        Some(at) => Err(storable::refuse(format!("mapping.{at}"))),
+        None => Ok(mapping),
+    }
 }
 
 async fn read_multipart(
@@ -341,7 +346,10 @@ async fn queue(state: &AppState, ctx: &AuthContext, upload: Upload) -> Result<Im
         object,
         id_property: upload.id_property,
         mapping,
-        file_name: upload.file_name.map(|n| n.chars().take(255).collect()),
+        // Only shown back: characters a database cannot store or a terminal would act on go.
+        file_name: upload
+            .file_name
+            .map(|n| n.chars().filter(|c| !c.is_control()).take(255).collect()),
         content,
         total,
     };

@@ -199,6 +199,7 @@ fn parse_lines(check: &mut Check, lines: &[OrderLineInput]) -> Vec<LineInput> {
             "out_of_range",
             format!("an order has at most {MAX_LINES} lines"),
         ));
+        return Vec::new();
     }
     lines
         .iter()

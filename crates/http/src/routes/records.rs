@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use rapport_domain::contact::{AddressPatch, ConsentChange};
+use rapport_domain::contact::{AddressPatch, ConsentChange, MAX_PHONES};
+use rapport_domain::custom_field::MAX_FIELDS_PER_OBJECT;
 use rapport_domain::page::{Cursor, MAX_LIMIT, PageRequest};
 use rapport_domain::query::{FieldPath, Node, Op, RawCondition, RawFilter, parse_filter};
 use rapport_domain::record::{Change, DuplicateReason, EventAction, RecordEvent};
@@ -134,6 +135,10 @@ pub struct PhoneInput {
 }
 
 pub fn parse_phones(check: &mut Check, input: &[PhoneInput], region: Option<&str>) -> Vec<Phone> {
+    // Reading a number is costly (libphonenumber); the count is checked first.
+    if !within_limit(check, "phones", input.len(), MAX_PHONES, "phones") {
+        return Vec::new();
+    }
     input
         .iter()
         .enumerate()
@@ -266,7 +271,30 @@ pub fn non_negative(
 }
 
 pub fn parse_tags(check: &mut Check, tags: &[String]) -> Vec<String> {
+    if !within_limit(check, "tags", tags.len(), values::MAX_TAGS, "tags") {
+        return Vec::new();
+    }
     check.field("tags", values::tags(tags)).unwrap_or_default()
+}
+
+/// Whether a list of `len` items is within `max`; when not, notes a `too_many` problem that
+/// names the field and the limit. Every list of a body is counted so before any of its items
+/// is read, so that an oversized list costs nothing but its parsing.
+pub fn within_limit(check: &mut Check, field: &str, len: usize, max: usize, what: &str) -> bool {
+    if len <= max {
+        return true;
+    }
+    check.push(too_many(field, len, max, what));
+    false
+}
+
+/// The problem of a list over its limit: `tags: must hold at most 50 tags (it holds 51)`.
+pub fn too_many(field: &str, len: usize, max: usize, what: &str) -> FieldError {
+    FieldError::new(
+        field,
+        "too_many",
+        format!("must hold at most {max} {what} (it holds {len})"),
+    )
 }
 
 /// Custom values as sent: an object whose keys are checked against the definitions by the
@@ -277,7 +305,12 @@ pub fn custom_object(
 ) -> Option<serde_json::Map<String, Value>> {
     match value {
         None => None,
-        Some(Value::Object(map)) => Some(map.clone()),
+        Some(Value::Object(map)) => {
+            // An object has at most this many custom fields, so more keys are refused before
+            // any is looked up.
+            within_limit(check, "custom", map.len(), MAX_FIELDS_PER_OBJECT, "values")
+                .then(|| map.clone())
+        }
         Some(Value::Null) => {
             check.push(FieldError::new(
                 "custom",
@@ -451,6 +484,8 @@ pub struct SearchRequest {
     /// The filter tree; no filter matches every record.
     #[schema(value_type = Option<crate::schema::FilterNode>)]
     pub filter: Option<Value>,
+    /// At most 3 keys.
+    #[schema(max_items = 3)]
     pub sort: Option<Vec<SortItem>>,
     /// 1 to 200, default 50.
     #[schema(minimum = 1, maximum = 200)]

@@ -16,6 +16,7 @@ use crate::error::{ApiError, ErrorCode, FieldError};
 use crate::extract::Json;
 use crate::list::{ListQuery, PageParams};
 use crate::record::{IfMatch, created_record, nullable, ok_record};
+use crate::routes::records::within_limit;
 use crate::state::AppState;
 use crate::validate::{self, Check};
 
@@ -120,12 +121,16 @@ pub struct UpdateUserRequest {
     pub active: Option<bool>,
 }
 
+/// Most entries of a transfer's `include`: more than there are object types.
+const MAX_INCLUDE: usize = 25;
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransferRequest {
     /// The active user who takes over.
     pub to_user_id: Uuid,
-    /// Which objects to hand over (default: all owned objects).
+    /// Which objects to hand over (default: all owned objects); at most 25 entries.
+    #[schema(max_items = 25)]
     pub include: Option<Vec<ObjectType>>,
 }
 
@@ -340,7 +345,14 @@ async fn transfer_ownership(
     let body = body.0;
     let include = body.include.unwrap_or_else(|| OWNED_OBJECTS.to_vec());
     let mut check = Check::new();
-    for (index, object) in include.iter().enumerate() {
+    let listed = within_limit(
+        &mut check,
+        "include",
+        include.len(),
+        MAX_INCLUDE,
+        "object types",
+    );
+    for (index, object) in include.iter().enumerate().take_while(|_| listed) {
         if !OWNED_OBJECTS.contains(object) {
             let owned: Vec<&str> = OWNED_OBJECTS.iter().map(|o| o.as_str()).collect();
             check.push(FieldError::new(

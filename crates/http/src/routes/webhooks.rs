@@ -150,6 +150,7 @@ impl WebhookInput {
                     "invalid_value",
                     format!("must name 1 to {MAX_PATTERNS} event patterns"),
                 ));
+                return Vec::new();
             }
             let mut patterns: Vec<EventPattern> = Vec::new();
             for (i, text) in list.iter().enumerate() {
