@@ -32,6 +32,21 @@ async fn subscribe(app: &TestApp, token: &str, url: &str, events: Value) -> (Str
     )
 }
 
+async fn settled_deliveries(app: &TestApp, token: &str, webhook_id: &str) -> Value {
+    let path = format!("/v1/webhooks/{webhook_id}/deliveries");
+    for _ in 0..300 {
+        let log = app.get_as(&path, token).await.json();
+        let settled = log["data"]
+            .as_array()
+            .is_some_and(|list| list.iter().all(|d| d["status"] != "sending"));
+        if settled {
+            return log;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the delivery log never settled")
+}
+
 fn distinct_deliveries(received: &[Received]) -> HashSet<String> {
     received
         .iter()
@@ -76,10 +91,9 @@ async fn a_receiver_that_fails_then_recovers_gets_every_event_signed_and_in_orde
             distinct_deliveries(r).len() == 6
         })
         .await;
-    let deliveries = app
-        .get_as(&format!("/v1/webhooks/{webhook_id}/deliveries"), token)
-        .await
-        .json();
+    // The receiver answers before the worker records the answer: wait
+    // until the log has caught up with what was received.
+    let deliveries = settled_deliveries(&app, token, &webhook_id).await;
 
     let accepted = receiver.accepted();
     assert_eq!(accepted.len(), 6, "each delivered once after it succeeded");
