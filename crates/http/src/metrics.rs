@@ -15,7 +15,7 @@ const BUCKETS: [f64; 14] = [
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct SeriesKey {
-    method: String,
+    method: &'static str,
     route: String,
     status: u16,
 }
@@ -44,8 +44,9 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Counts one answered request. `route` is the matched template (`/v1/contacts/{id}`),
-    /// never the raw path, so that the number of series stays bounded.
+    /// Counts one answered request. Every label comes from a closed set, so that no client
+    /// can make new series: `method` is one of the standard methods or `other`, `route` the
+    /// matched template (`/v1/contacts/{id}`, or `unmatched`), never the raw path.
     pub fn observe(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
         let slot = BUCKETS
@@ -53,7 +54,7 @@ impl Metrics {
             .position(|bound| seconds <= *bound)
             .unwrap_or(BUCKETS.len());
         let key = SeriesKey {
-            method: method.to_owned(),
+            method: method_label(method),
             route: route.to_owned(),
             status,
         };
@@ -169,10 +170,22 @@ impl Metrics {
     }
 }
 
+/// The methods HTTP defines, by name; any other token a client sends counts as `other`.
+const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT",
+];
+
+fn method_label(method: &str) -> &'static str {
+    METHODS
+        .into_iter()
+        .find(|known| *known == method)
+        .unwrap_or("other")
+}
+
 fn labels(key: &SeriesKey) -> String {
     format!(
         "method=\"{}\",route=\"{}\",status=\"{}\"",
-        escape(&key.method),
+        escape(key.method),
         escape(&key.route),
         key.status
     )
@@ -209,6 +222,27 @@ mod tests {
         assert!(text.contains(&format!(
             "rapport_http_request_duration_seconds_count{{{labels}}} 2"
         )));
+    }
+
+    #[test]
+    fn unknown_method_tokens_share_one_series() {
+        let metrics = Metrics::default();
+        for n in 0..1000 {
+            metrics.observe(&format!("X{n}"), "unmatched", 405, Duration::from_millis(1));
+        }
+        metrics.observe("PATCH", "unmatched", 404, Duration::from_millis(1));
+        let text = metrics.render(&[]);
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("rapport_http_requests_total{"))
+            .collect::<Vec<_>>();
+        assert_eq!(
+            series,
+            [
+                r#"rapport_http_requests_total{method="PATCH",route="unmatched",status="404"} 1"#,
+                r#"rapport_http_requests_total{method="other",route="unmatched",status="405"} 1000"#,
+            ]
+        );
     }
 
     #[test]
