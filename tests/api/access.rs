@@ -389,14 +389,15 @@ async fn a_reused_refresh_token_is_401_and_revokes_its_family(app: TestApp) {
 }
 
 both_backends!(
-    each_credential_has_its_own_rate_limit,
+    each_user_has_their_own_rate_limit,
     |config: &mut rapport::Config| {
         config.rate_limit_per_minute = 3;
     }
 );
-async fn each_credential_has_its_own_rate_limit(app: TestApp) {
+async fn each_user_has_their_own_rate_limit(app: TestApp) {
     let owner = app.signup("Acme", "owner@acme.example").await;
-    let (_, key) = app.api_key(&owner, &["*"]).await;
+    let (_, key) = app.api_key(&owner, &["*"]).await; // the owner's first request
+    let other_user = app.signup("Other", "owner@other.example").await;
 
     let mut remaining = Vec::new();
     for _ in 0..2 {
@@ -412,19 +413,19 @@ async fn each_credential_has_its_own_rate_limit(app: TestApp) {
                 .unwrap(),
         );
     }
-    let third = app.get_as("/v1/me", &key).await;
     let limited = app.get_as("/v1/me", &key).await;
-    let other_credential = app.get_as("/v1/me", &owner.access_token).await;
+    let same_user_by_session = app.get_as("/v1/me", &owner.access_token).await;
+    let another_user = app.get_as("/v1/me", &other_user.access_token).await;
 
-    assert_eq!(remaining, [2, 1]);
-    assert_eq!(third.status, 200);
+    assert_eq!(remaining, [1, 0]);
     limited.assert_problem(429, "rate_limited");
     let retry_after: u64 = limited.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=20).contains(&retry_after), "{retry_after}");
     assert_eq!(limited.header("ratelimit-remaining"), Some("0"));
+    same_user_by_session.assert_problem(429, "rate_limited");
     assert_eq!(
-        other_credential.status, 200,
-        "the owner's token has its own bucket"
+        another_user.status, 200,
+        "another user has a bucket of their own"
     );
 }
 

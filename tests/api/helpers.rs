@@ -197,12 +197,20 @@ impl TestApp {
         configure: impl FnOnce(&mut Config),
     ) -> Option<TestApp> {
         let database = TestDatabase::create(backend).await?;
+        Some(TestApp::spawn_on(database, configure).await)
+    }
+
+    /// Starts the app on `database` (migrating it first), with `configure` applied.
+    pub async fn spawn_on(database: TestDatabase, configure: impl FnOnce(&mut Config)) -> TestApp {
         let mut config = Config::with_database(DatabaseUrl::parse(&database.url).unwrap());
         config.bind = "127.0.0.1:0".parse().unwrap();
         config.workers = 2;
         // Test receivers listen on loopback; `webhook_targets_are_public_by_default` proves
         // the default refuses it.
         config.webhook_targets = TargetPolicy::allow_private();
+        // Every test client is 127.0.0.1: the per-address limit of unauthenticated requests
+        // would count the whole test as one client. Tests of that limit set their own.
+        config.auth_rate_limit_per_minute = 1_000_000;
         configure(&mut config);
         let app = Application::build(config).await.expect("the app starts");
         let address = format!("http://127.0.0.1:{}", app.port());
@@ -215,14 +223,14 @@ impl TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        Some(TestApp {
+        TestApp {
             address,
-            backend,
+            backend: database.backend,
             client,
             store,
             signing_key,
             database,
-        })
+        }
     }
 
     /// Starts a second server process on this app's database, as a cluster's second node
@@ -232,6 +240,10 @@ impl TestApp {
         config.bind = "127.0.0.1:0".parse().unwrap();
         config.workers = 1;
         config.webhook_targets = TargetPolicy::allow_private();
+        config.auth_rate_limit_per_minute = 1_000_000;
+        // Every test client is 127.0.0.1: the per-address limit of unauthenticated requests
+        // would count the whole test as one client. Tests of that limit set their own.
+        config.auth_rate_limit_per_minute = 1_000_000;
         configure(&mut config);
         let app = Application::build(config)
             .await
@@ -318,26 +330,7 @@ impl TestApp {
     /// Runs SQL directly on the test's database, for setups the API cannot make (a key that
     /// expired an hour ago). Never used to check results.
     pub async fn execute_sql(&self, sql: &str) {
-        match self.backend {
-            Backend::Sqlite => {
-                let mut connection = sqlx::SqliteConnection::connect(&self.database.url)
-                    .await
-                    .unwrap();
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-                    .execute(&mut connection)
-                    .await
-                    .unwrap();
-            }
-            Backend::Postgres => {
-                let mut connection = sqlx::PgConnection::connect(&self.database.url)
-                    .await
-                    .unwrap();
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-                    .execute(&mut connection)
-                    .await
-                    .unwrap();
-            }
-        }
+        self.database.execute(sql).await;
     }
 
     /// Signs up a new organization whose owner has `email`.
@@ -372,21 +365,35 @@ impl TestApp {
         Session::from_tokens(&response.json())
     }
 
-    /// Has `admin` create a user with `role` (and `extra` fields), then signs them in.
-    pub async fn member(&self, admin: &Session, email: &str, role: &str) -> Session {
+    /// Has `admin` invite `email` with `role`; answers the invitation's token.
+    pub async fn invite(&self, admin: &Session, email: &str, role: &str) -> String {
         let response = self
             .post_as(
-                "/v1/users",
+                "/v1/invitations",
                 &admin.access_token,
-                &serde_json::json!({ "email": email, "name": email, "role": role, "password": PASSWORD }),
+                &serde_json::json!({ "email": email, "name": email, "role": role }),
             )
             .await;
-        assert_eq!(
-            response.status, 201,
-            "create user failed: {}",
-            response.text
-        );
-        self.session(email).await
+        assert_eq!(response.status, 201, "invite failed: {}", response.text);
+        response.json()["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Accepts an invitation with `password`.
+    pub async fn accept(&self, token: &str, password: &str) -> TestResponse {
+        self.post_json(
+            &format!("/v1/invitations/{token}/accept"),
+            &serde_json::json!({ "password": password }),
+        )
+        .await
+    }
+
+    /// Has `admin` invite `email` with `role`, has the invitation accepted with [`PASSWORD`],
+    /// and answers the new member's session.
+    pub async fn member(&self, admin: &Session, email: &str, role: &str) -> Session {
+        let token = self.invite(admin, email, role).await;
+        let response = self.accept(&token, PASSWORD).await;
+        assert_eq!(response.status, 200, "accept failed: {}", response.text);
+        Session::from_tokens(&response.json())
     }
 
     /// Creates a record through the API and returns it; panics unless 201.
@@ -478,6 +485,26 @@ impl TestDatabase {
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Runs SQL on the database directly, for setups the API cannot make.
+    pub async fn execute(&self, sql: &str) {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut connection = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+            }
+            Backend::Postgres => {
+                let mut connection = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+            }
+        }
     }
 
     pub fn backend(&self) -> Backend {

@@ -95,6 +95,8 @@ class Server:
             "RAPPORT_BIND": self.address.removeprefix("http://"),
             # The fuzzer sends thousands of requests a minute with one key.
             "RAPPORT_RATE_LIMIT_PER_MINUTE": "10000000",
+            # Every request comes from 127.0.0.1, sign-ins and sign-ups included.
+            "RAPPORT_AUTH_RATE_LIMIT_PER_MINUTE": "10000000",
             "RAPPORT_LOG_LEVEL": "warn",
             "RAPPORT_WORKERS": "2",
         })

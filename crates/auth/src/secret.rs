@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 pub const API_KEY_PREFIX: &str = "rpk_";
 pub const REFRESH_TOKEN_PREFIX: &str = "rrt_";
 pub const WEBHOOK_SECRET_PREFIX: &str = "whsec_";
+pub const INVITATION_TOKEN_PREFIX: &str = "rin_";
 /// Characters of a key shown to identify it: `rpk_` and the first 8 random ones.
 pub const DISPLAY_PREFIX_LEN: usize = API_KEY_PREFIX.len() + 8;
 
@@ -34,6 +35,11 @@ pub fn new_refresh_token() -> Result<String, RandomError> {
 /// A new webhook signing secret: `whsec_` and 43 URL-safe characters.
 pub fn new_webhook_secret() -> Result<String, RandomError> {
     Ok(format!("{WEBHOOK_SECRET_PREFIX}{}", random_text()?))
+}
+
+/// A new invitation token: `rin_` and 43 URL-safe characters.
+pub fn new_invitation_token() -> Result<String, RandomError> {
+    Ok(format!("{INVITATION_TOKEN_PREFIX}{}", random_text()?))
 }
 
 /// The `Rapport-Signature` header of a webhook body sent at `timestamp` (Unix seconds):

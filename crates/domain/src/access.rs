@@ -85,7 +85,9 @@ impl Action {
 }
 
 /// What an API key may touch: `*`, `read`, `<object>:read` or `<object>:write`
-/// (`write` includes `read`).
+/// (`write` includes `read`). Managing API keys is the one thing `*` does not include: a key
+/// creates or revokes keys only with an explicit `api_key:write`, so that a leaked key cannot
+/// mint itself successors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
     All,
@@ -97,7 +99,7 @@ pub enum Scope {
 impl Scope {
     pub fn allows(self, action: Action, object: ObjectType) -> bool {
         match self {
-            Scope::All => true,
+            Scope::All => !(object == ObjectType::ApiKey && action.is_write()),
             Scope::ReadAll => !action.is_write(),
             Scope::Read(o) => o == object && !action.is_write(),
             Scope::Write(o) => o == object,
@@ -110,6 +112,7 @@ impl Scope {
     /// scopes cover).
     pub fn covers(self, other: Scope) -> bool {
         match (self, other) {
+            (Scope::All, Scope::Write(ObjectType::ApiKey)) => false,
             (Scope::All, _) => true,
             (Scope::ReadAll, Scope::ReadAll | Scope::Read(_)) => true,
             (Scope::Read(a), Scope::Read(b)) => a == b,
@@ -211,8 +214,12 @@ impl OrganizationSettings {
 pub enum Credential {
     /// An access token of this session (refresh-token family).
     Session { session_id: Uuid },
-    /// An API key with its scopes.
-    ApiKey { key_id: Uuid, scopes: Vec<Scope> },
+    /// An API key with its scopes and when it stops working.
+    ApiKey {
+        key_id: Uuid,
+        scopes: Vec<Scope>,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// The operator's command line (`rapport admin …`).
     System,
 }
@@ -320,6 +327,18 @@ mod tests {
         assert!(!scope.allows(Action::Read, ObjectType::Contact));
         assert!(!Scope::ReadAll.allows(Action::Create, ObjectType::Contact));
         assert!(Scope::ReadAll.allows(Action::Read, ObjectType::Contact));
+    }
+
+    #[test]
+    fn only_an_explicit_api_key_scope_manages_keys() {
+        for action in [Action::Create, Action::Update, Action::Delete] {
+            assert!(!Scope::All.allows(action, ObjectType::ApiKey));
+            assert!(Scope::Write(ObjectType::ApiKey).allows(action, ObjectType::ApiKey));
+        }
+        assert!(Scope::All.allows(Action::Read, ObjectType::ApiKey));
+        assert!(Scope::All.allows(Action::Delete, ObjectType::Contact));
+        assert!(!Scope::All.covers(Scope::Write(ObjectType::ApiKey)));
+        assert!(Scope::Write(ObjectType::ApiKey).covers(Scope::Write(ObjectType::ApiKey)));
     }
 
     fn context(role: Role, visibility: Visibility) -> AuthContext {

@@ -61,6 +61,9 @@ pub enum StoreError {
     /// hidden from its writer. Nothing is written.
     #[error("the caller may not give the record to this owner")]
     OwnerNotPermitted,
+    /// The user already holds `limit` live API keys.
+    #[error("the user already holds {limit} live API keys")]
+    ApiKeyLimit { limit: u32 },
     /// The record was merged into another.
     #[error("the record was merged into {into}")]
     Merged { into: uuid::Uuid },

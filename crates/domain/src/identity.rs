@@ -85,6 +85,8 @@ pub mod audit_action {
     pub const REFRESH_REUSED: &str = "auth.refresh_reused";
     pub const PASSWORD_CHANGED: &str = "user.password_changed";
     pub const USER_CREATED: &str = "user.created";
+    pub const USER_INVITED: &str = "user.invited";
+    pub const INVITATION_REVOKED: &str = "user.invitation_revoked";
     pub const ROLE_CHANGED: &str = "user.role_changed";
     pub const USER_DEACTIVATED: &str = "user.deactivated";
     pub const USER_ACTIVATED: &str = "user.activated";
@@ -99,7 +101,7 @@ pub mod audit_action {
     /// By Rapport: the receiver answered 410 Gone.
     pub const WEBHOOK_DISABLED: &str = "webhook.disabled";
 
-    pub const ALL: [&str; 19] = [
+    pub const ALL: [&str; 21] = [
         SIGNUP,
         LOGIN,
         LOGIN_FAILED,
@@ -107,6 +109,8 @@ pub mod audit_action {
         REFRESH_REUSED,
         PASSWORD_CHANGED,
         USER_CREATED,
+        USER_INVITED,
+        INVITATION_REVOKED,
         ROLE_CHANGED,
         USER_DEACTIVATED,
         USER_ACTIVATED,
@@ -122,16 +126,117 @@ pub mod audit_action {
     ];
 }
 
-/// A user to create; the password is already hashed.
+/// Whose login a new membership is: an identity that exists (its password already checked
+/// by the caller) or a new one with the person's own password, already hashed.
 #[derive(Debug, Clone)]
-pub struct NewUser {
-    pub email: Email,
+pub enum IdentityRef {
+    Existing(Uuid),
+    New { email: Email, password_hash: String },
+}
+
+/// A membership to create (a user of an organization) for a login identity.
+#[derive(Debug, Clone)]
+pub struct NewMember {
+    pub identity: IdentityRef,
     pub name: String,
     pub role: Role,
     pub team_id: Option<Uuid>,
-    pub password_hash: String,
     pub locale: Option<String>,
     pub timezone: Option<String>,
+}
+
+/// A login identity found by its email: the password hash and every membership.
+#[derive(Debug, Clone)]
+pub struct IdentityLogin {
+    pub identity_id: Uuid,
+    pub password_hash: String,
+    /// Active and deactivated, oldest first.
+    pub memberships: Vec<Membership>,
+}
+
+/// A user of an organization, with the organization's name (to choose one at sign-in).
+#[derive(Debug, Clone)]
+pub struct Membership {
+    pub user: User,
+    pub organization_name: String,
+}
+
+/// An invitation to join an organization. Its token is never stored, only its hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invitation {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub email: String,
+    pub name: Option<String>,
+    pub role: Role,
+    pub team_id: Option<Uuid>,
+    pub invited_by: Uuid,
+    pub expires_at: DateTime<Utc>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    /// The membership it became.
+    pub user_id: Option<Uuid>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Where an invitation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvitationStatus {
+    Pending,
+    Accepted,
+    Revoked,
+    Expired,
+}
+
+impl InvitationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvitationStatus::Pending => "pending",
+            InvitationStatus::Accepted => "accepted",
+            InvitationStatus::Revoked => "revoked",
+            InvitationStatus::Expired => "expired",
+        }
+    }
+}
+
+impl Invitation {
+    pub fn status(&self, now: DateTime<Utc>) -> InvitationStatus {
+        if self.accepted_at.is_some() {
+            InvitationStatus::Accepted
+        } else if self.revoked_at.is_some() {
+            InvitationStatus::Revoked
+        } else if self.expires_at <= now {
+            InvitationStatus::Expired
+        } else {
+            InvitationStatus::Pending
+        }
+    }
+}
+
+/// An invitation to store: only the token's hash is kept.
+#[derive(Debug, Clone)]
+pub struct NewInvitation {
+    pub email: Email,
+    pub name: Option<String>,
+    pub role: Role,
+    pub team_id: Option<Uuid>,
+    pub token_hash: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A pending invitation found by its token, with the login its address already has (id and
+/// password hash), if any.
+#[derive(Debug, Clone)]
+pub struct OpenInvitation {
+    pub invitation: Invitation,
+    pub identity: Option<(Uuid, String)>,
+}
+
+/// Accepting an invitation: whose login, and the member's name.
+#[derive(Debug, Clone)]
+pub struct Acceptance {
+    pub identity: IdentityRef,
+    pub name: String,
 }
 
 /// Changes to a user; `None` leaves a field alone, `Some(None)` clears it.
@@ -239,13 +344,6 @@ pub enum RefreshOutcome {
     Reused,
     /// Unknown, expired, or its session or user is no longer valid.
     Invalid,
-}
-
-/// A login attempt's user and password hash.
-#[derive(Debug, Clone)]
-pub struct LoginCandidate {
-    pub user: User,
-    pub password_hash: String,
 }
 
 /// How many records of each owned object a transfer moved.

@@ -16,9 +16,10 @@ use crate::custom_field::{CustomFieldDef, CustomFieldPatch, NewCustomField};
 use crate::email::Email;
 use crate::idempotency::{Claim, StoredResponse};
 use crate::identity::{
-    ApiKey, AuditEntry, AuditFilter, ClientInfo, KeyUse, LoginCandidate, NewApiKey,
-    NewRefreshToken, NewTeam, NewUser, Organization, OrganizationPatch, Principal, RefreshOutcome,
-    Team, TeamPatch, TransferCounts, User, UserFilter, UserPatch,
+    Acceptance, ApiKey, AuditEntry, AuditFilter, ClientInfo, IdentityLogin, Invitation, KeyUse,
+    NewApiKey, NewInvitation, NewMember, NewRefreshToken, NewTeam, OpenInvitation, Organization,
+    OrganizationPatch, Principal, RefreshOutcome, Team, TeamPatch, TransferCounts, User,
+    UserFilter, UserPatch,
 };
 use crate::import::{
     ClaimedImport, ImportChunk, ImportJob, ImportRowError, ImportStatus, NewImport,
@@ -91,6 +92,7 @@ pub trait Store: Send + Sync + 'static {
     fn auth(&self) -> &dyn AuthStore;
     fn organizations(&self) -> &dyn OrganizationStore;
     fn users(&self) -> &dyn UserStore;
+    fn invitations(&self) -> &dyn InvitationStore;
     fn teams(&self) -> &dyn TeamStore;
     fn api_keys(&self) -> &dyn ApiKeyStore;
     fn audit(&self) -> &dyn AuditStore;
@@ -110,16 +112,33 @@ pub trait Store: Send + Sync + 'static {
 /// Authentication: the only calls made before the caller is known.
 #[async_trait]
 pub trait AuthStore: Send + Sync {
-    /// Creates an organization with its first user, an owner.
+    /// Creates an organization with its first user, an owner (a new login identity, or one
+    /// whose password the caller has checked). A new identity whose email is taken meanwhile
+    /// is a `Conflict` on `email`.
     async fn create_organization(
         &self,
         name: String,
-        owner: NewUser,
+        owner: NewMember,
         client: &ClientInfo,
     ) -> Result<(Organization, User), StoreError>;
 
-    /// The user with this email (any organization; emails are unique installation-wide).
-    async fn login_candidate(&self, email: &Email) -> Result<Option<LoginCandidate>, StoreError>;
+    /// The login identity with this email, with its memberships of every organization.
+    async fn login_identity(&self, email: &Email) -> Result<Option<IdentityLogin>, StoreError>;
+
+    /// The pending (not accepted, revoked or expired) invitation with this token hash.
+    async fn open_invitation(&self, token_hash: &str)
+    -> Result<Option<OpenInvitation>, StoreError>;
+
+    /// Accepts the invitation: makes the membership (and the identity, when new) in one
+    /// transaction. An invitation no longer pending is `NotFound`; a member of the
+    /// organization already with this email, or a new identity whose email was taken
+    /// meanwhile, is a `Conflict`.
+    async fn accept_invitation(
+        &self,
+        token_hash: &str,
+        acceptance: Acceptance,
+        client: &ClientInfo,
+    ) -> Result<(Organization, User), StoreError>;
 
     /// When the failed sign-ins for this email since `since` happened, oldest first.
     async fn login_failures_since(
@@ -128,11 +147,12 @@ pub trait AuthStore: Send + Sync {
         since: DateTime<Utc>,
     ) -> Result<Vec<DateTime<Utc>>, StoreError>;
 
-    /// Records a failed sign-in; audited in the user's organization when the email is a user's.
+    /// Records a failed sign-in; audited in the organization of each of `members` (the
+    /// memberships of the identity whose email was tried).
     async fn record_login_failure(
         &self,
         email: &Email,
-        user: Option<&User>,
+        members: &[User],
         client: &ClientInfo,
     ) -> Result<(), StoreError>;
 
@@ -198,7 +218,6 @@ pub trait UserStore: Send + Sync {
         page: &PageRequest,
     ) -> Result<Page<User>, StoreError>;
     async fn get(&self, ctx: &AuthContext, id: Uuid) -> Result<User, StoreError>;
-    async fn create(&self, ctx: &AuthContext, user: NewUser) -> Result<User, StoreError>;
     /// Applies the patch; deactivating revokes the user's sessions and API keys in the same
     /// transaction; role and activation changes are audited.
     async fn update(
@@ -208,8 +227,10 @@ pub trait UserStore: Send + Sync {
         patch: UserPatch,
         expected_version: Option<i64>,
     ) -> Result<User, StoreError>;
+    /// The password hash of the caller's login identity.
     async fn password_hash(&self, ctx: &AuthContext) -> Result<String, StoreError>;
-    /// Replaces the caller's password and revokes their other sessions.
+    /// Replaces the password of the caller's login identity and revokes its other sessions, in
+    /// every organization.
     async fn change_password(&self, ctx: &AuthContext, new_hash: String) -> Result<(), StoreError>;
     /// Reassigns everything `from` owns (of the `include`d objects) to `to`, in one
     /// transaction.
@@ -220,6 +241,26 @@ pub trait UserStore: Send + Sync {
         to: Uuid,
         include: &[ObjectType],
     ) -> Result<TransferCounts, StoreError>;
+}
+
+/// Invitations of the caller's organization.
+#[async_trait]
+pub trait InvitationStore: Send + Sync {
+    async fn list(
+        &self,
+        ctx: &AuthContext,
+        page: &PageRequest,
+    ) -> Result<Page<Invitation>, StoreError>;
+    async fn get(&self, ctx: &AuthContext, id: Uuid) -> Result<Invitation, StoreError>;
+    /// Stores the invitation, revoking an earlier open one for the same address. A member
+    /// with this email already is a `Conflict` on `email`.
+    async fn create(
+        &self,
+        ctx: &AuthContext,
+        invitation: NewInvitation,
+    ) -> Result<Invitation, StoreError>;
+    /// Revokes a pending invitation (`NotFound` when there is none with this id).
+    async fn revoke(&self, ctx: &AuthContext, id: Uuid) -> Result<(), StoreError>;
 }
 
 #[async_trait]
@@ -249,7 +290,13 @@ pub trait ApiKeyStore: Send + Sync {
     async fn list(&self, ctx: &AuthContext, page: &PageRequest)
     -> Result<Page<ApiKey>, StoreError>;
     async fn get(&self, ctx: &AuthContext, id: Uuid) -> Result<ApiKey, StoreError>;
-    async fn create(&self, ctx: &AuthContext, key: NewApiKey) -> Result<ApiKey, StoreError>;
+    /// Refuses with `ApiKeyLimit` when the caller already holds `max_live` live keys.
+    async fn create(
+        &self,
+        ctx: &AuthContext,
+        key: NewApiKey,
+        max_live: u32,
+    ) -> Result<ApiKey, StoreError>;
     async fn revoke(&self, ctx: &AuthContext, id: Uuid) -> Result<(), StoreError>;
 }
 

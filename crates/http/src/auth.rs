@@ -14,8 +14,9 @@ use rapport_auth::{TokenError, policy, secret};
 use rapport_domain::identity::ClientInfo;
 use rapport_domain::{Action, AuthContext, Credential, ObjectType};
 
+use crate::client_ip::client_ip;
 use crate::error::{ApiError, ErrorCode};
-use crate::ratelimit::RateLimitInfo;
+use crate::ratelimit::{Limited, RateLimitInfo};
 use crate::state::AppState;
 
 /// A key's `last_used_at` is written at most this often.
@@ -51,10 +52,17 @@ fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
     Ok(token.to_owned())
 }
 
-/// The client's address and user agent, for sessions and the audit log.
+/// The client's address and user agent, for sessions, the audit log and the address limits.
 pub fn client_info(req: &HttpRequest) -> ClientInfo {
+    let trusted = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| &state.settings.trusted_proxies);
+    let ip = match trusted {
+        Some(trusted) => client_ip(req, trusted),
+        None => req.peer_addr().map(|addr| addr.ip()),
+    };
     ClientInfo {
-        ip: req.peer_addr().map(|addr| addr.ip().to_string()),
+        ip: ip.map(|ip| ip.to_string()),
         user_agent: req
             .headers()
             .get(header::USER_AGENT)
@@ -63,28 +71,67 @@ pub fn client_info(req: &HttpRequest) -> ClientInfo {
     }
 }
 
-/// Takes one request from `key`'s bucket: the headers go on the response, or it is a 429.
-pub fn meter(req: &HttpRequest, state: &AppState, key: &str) -> Result<(), ApiError> {
-    match state.limiter.check(key) {
+fn limited(limited: Limited, who: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::RateLimited,
+        format!(
+            "{who} made more than {} requests in a minute; retry in {} s.",
+            limited.info.limit, limited.retry_after
+        ),
+    )
+    .with_header(header::RETRY_AFTER, HeaderValue::from(limited.retry_after))
+}
+
+/// Takes one request from the budget of the client's address for requests without a valid
+/// credential (sign-up, sign-in, refresh, invitations): the headers go on the response, or it
+/// is a 429.
+pub fn meter_address(
+    req: &HttpRequest,
+    state: &AppState,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    let key = format!("ip:{}", client.ip.as_deref().unwrap_or("unknown"));
+    match state.address_limiter.check(&key) {
         Ok(info) => {
             req.extensions_mut().insert(info);
             Ok(())
         }
-        Err(limited) => {
-            req.extensions_mut().insert(limited.info);
-            Err(ApiError::new(
-                ErrorCode::RateLimited,
-                format!(
-                    "This credential made more than {} requests in a minute; retry in {} s.",
-                    limited.info.limit, limited.retry_after
-                ),
-            )
-            .with_header(header::RETRY_AFTER, HeaderValue::from(limited.retry_after)))
+        Err(refused) => {
+            req.extensions_mut().insert(refused.info);
+            Err(limited(refused, "This address"))
         }
     }
 }
 
-/// Adds `RateLimit-*` headers to a response from what `meter` noted on the request.
+/// Takes one request from the user's budget (shared by all their keys and sessions) and one
+/// from the organization's; the tighter of the two is told in the headers.
+fn meter_caller(req: &HttpRequest, state: &AppState, ctx: &AuthContext) -> Result<(), ApiError> {
+    let user = state.limiter.check(&format!("user:{}", ctx.user_id));
+    let user = match user {
+        Ok(info) => info,
+        Err(refused) => {
+            req.extensions_mut().insert(refused.info);
+            return Err(limited(refused, "This user"));
+        }
+    };
+    match state.org_limiter.check(&format!("org:{}", ctx.org_id)) {
+        Ok(org) => {
+            let tighter = if org.remaining < user.remaining {
+                org
+            } else {
+                user
+            };
+            req.extensions_mut().insert(tighter);
+            Ok(())
+        }
+        Err(refused) => {
+            req.extensions_mut().insert(refused.info);
+            Err(limited(refused, "This organization"))
+        }
+    }
+}
+
+/// Adds `RateLimit-*` headers to a response from what the meters noted on the request.
 pub fn rate_limit_headers(info: &RateLimitInfo, headers: &mut header::HeaderMap) {
     for (name, value) in [
         ("ratelimit-limit", u64::from(info.limit)),
@@ -103,6 +150,14 @@ pub fn rate_limit_headers(info: &RateLimitInfo, headers: &mut header::HeaderMap)
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub AuthContext);
 
+/// A credential that names nothing (an unknown key, a forged token): it costs its address a
+/// request of the budget for unauthenticated requests, so that guessing keys or tokens is as
+/// slow as guessing passwords.
+fn refuse(state: &AppState, address: &str, detail: &str) -> ApiError {
+    let _ = state.address_limiter.check(address);
+    unauthenticated(detail)
+}
+
 pub(crate) async fn authenticate(req: HttpRequest) -> Result<AuthContext, ApiError> {
     if let Some(Authenticated(ctx)) = req.extensions().get::<Authenticated>() {
         return Ok(ctx.clone());
@@ -112,20 +167,41 @@ pub(crate) async fn authenticate(req: HttpRequest) -> Result<AuthContext, ApiErr
         .cloned()
         .ok_or_else(|| ApiError::internal("AppState is not registered"))?;
     let token = bearer(&req)?;
-    let ip = req.peer_addr().map(|addr| addr.ip().to_string());
+    let ip = client_info(&req).ip;
+    let address = format!("bad:{}", ip.as_deref().unwrap_or("unknown"));
 
     if token.starts_with(secret::API_KEY_PREFIX) {
         let hash = secret::storage_hash(&token);
-        meter(&req, &state, &format!("key:{}", &hash[..32]))?;
-        let (principal, key) = state
-            .store
-            .auth()
-            .api_key_principal(&hash)
-            .await?
-            .ok_or_else(|| unauthenticated("The API key is unknown or has been revoked."))?;
+        // A key found wrong a moment ago is answered from memory: a client stuck on a revoked
+        // key costs neither a lookup nor its address's budget.
+        if state.rejected_keys.contains(&hash) {
+            return Err(unauthenticated(
+                "The API key is unknown, revoked or expired.",
+            ));
+        }
+        // An address that keeps presenting new unknown keys (guessing) gets no more lookups
+        // for a while.
+        if let Err(retry_after) = state.address_limiter.room(&address) {
+            return Err(ApiError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "Too many unknown credentials from this address; retry in {retry_after} s."
+                ),
+            )
+            .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after)));
+        }
+        let Some((principal, key)) = state.store.auth().api_key_principal(&hash).await? else {
+            state.rejected_keys.insert(&hash);
+            return Err(refuse(
+                &state,
+                &address,
+                "The API key is unknown or has been revoked.",
+            ));
+        };
         let now = Utc::now();
         if key.expires_at.is_some_and(|at| at <= now) {
-            return Err(unauthenticated("The API key has expired."));
+            state.rejected_keys.insert(&hash);
+            return Err(refuse(&state, &address, "The API key has expired."));
         }
         let stale = key
             .last_used_at
@@ -136,7 +212,7 @@ pub(crate) async fn authenticate(req: HttpRequest) -> Result<AuthContext, ApiErr
                 tracing::warn!(%error, "cannot note the API key's use");
             }
         }
-        return Ok(AuthContext {
+        let ctx = AuthContext {
             org_id: principal.user.org_id,
             user_id: principal.user.id,
             role: principal.user.role,
@@ -144,19 +220,25 @@ pub(crate) async fn authenticate(req: HttpRequest) -> Result<AuthContext, ApiErr
             credential: Credential::ApiKey {
                 key_id: key.key_id,
                 scopes: key.scopes,
+                expires_at: key.expires_at,
             },
             settings: principal.settings,
             ip,
             idempotency: None,
             import: None,
-        });
+        };
+        meter_caller(&req, &state, &ctx)?;
+        return Ok(ctx);
     }
 
-    let claims = state.tokens.verify(&token).map_err(|error| match error {
-        TokenError::Expired => unauthenticated("The access token has expired; refresh it."),
-        _ => unauthenticated("The access token is not valid."),
-    })?;
-    meter(&req, &state, &format!("user:{}", claims.sub))?;
+    let claims = match state.tokens.verify(&token) {
+        Ok(claims) => claims,
+        // An expired token is a normal turn of a client's life, not a guess.
+        Err(TokenError::Expired) => {
+            return Err(unauthenticated("The access token has expired; refresh it."));
+        }
+        Err(_) => return Err(refuse(&state, &address, "The access token is not valid.")),
+    };
     let principal = state
         .store
         .auth()
@@ -167,7 +249,7 @@ pub(crate) async fn authenticate(req: HttpRequest) -> Result<AuthContext, ApiErr
                 "The session has ended or the user has been deactivated; sign in again.",
             )
         })?;
-    Ok(AuthContext {
+    let ctx = AuthContext {
         org_id: principal.user.org_id,
         user_id: principal.user.id,
         role: principal.user.role,
@@ -179,7 +261,9 @@ pub(crate) async fn authenticate(req: HttpRequest) -> Result<AuthContext, ApiErr
         ip,
         idempotency: None,
         import: None,
-    })
+    };
+    meter_caller(&req, &state, &ctx)?;
+    Ok(ctx)
 }
 
 impl FromRequest for Auth {

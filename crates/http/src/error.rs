@@ -100,6 +100,10 @@ error_codes! {
         "The change would leave the organization without an active owner.";
     IdempotencyRequestInProgress => CONFLICT, "idempotency_request_in_progress", "Request in progress",
         "A request with this `Idempotency-Key` is still running; retry after `Retry-After` seconds.";
+    SecretNotReplayed => CONFLICT, "secret_not_replayed", "Secret not replayed",
+        "A retry with the `Idempotency-Key` of a request that showed a secret once (an API key, a webhook secret, an invitation token): the secret is not kept, so it is not shown again; `Location` names what was made.";
+    ApiKeyLimit => CONFLICT, "api_key_limit", "Too many API keys",
+        "The user already holds as many live API keys as allowed (`RAPPORT_API_KEYS_PER_USER`); revoke one first.";
     DuplicateEmail => CONFLICT, "duplicate_email", "Duplicate email",
         "Another live contact already has this email; `existing_id` names it when you may see it.";
     VersionMismatch => PRECONDITION_FAILED, "version_mismatch", "Version mismatch",
@@ -112,18 +116,26 @@ error_codes! {
         "The body is not sent as `application/json`.";
     ValidationFailed => UNPROCESSABLE_ENTITY, "validation_failed", "Invalid input",
         "Some input is invalid: a wrong type, a missing or unknown field, a bad value; `errors` lists each.";
+    AccountExists => CONFLICT, "account_exists", "Account exists",
+        "Sign-up with the email of an existing account and another password: sign in, or sign up with that account's password to add an organization to it.";
+    OrganizationRequired => UNPROCESSABLE_ENTITY, "organization_required", "Organization required",
+        "You belong to several organizations: sign in again with `organization_id`, one of `organizations`.";
+    InvitationInvalid => NOT_FOUND, "invitation_invalid", "Invitation invalid",
+        "No pending invitation has this token: it was never issued, has expired, was used or was revoked.";
     IdempotencyKeyReused => UNPROCESSABLE_ENTITY, "idempotency_key_reused", "Idempotency key reused",
         "This `Idempotency-Key` was used with a different request (method, path or body); use a new key.";
     NotApplied => FAILED_DEPENDENCY, "not_applied", "Not applied",
         "A batch row that was valid but not written: another row failed and the batch is `all_or_none`.";
     RateLimited => TOO_MANY_REQUESTS, "rate_limited", "Too many requests",
-        "The credential used up its requests for now; `Retry-After` says when to try again.";
+        "The user, the organization or (without a valid credential) the client address used up its requests for now; `Retry-After` says when to try again.";
     LoginThrottled => TOO_MANY_REQUESTS, "login_throttled", "Too many failed sign-ins",
         "10 failed sign-ins for this email in 15 minutes; `Retry-After` says when to try again.";
     Internal => INTERNAL_SERVER_ERROR, "internal_error", "Internal error",
         "A fault on the server; it is logged with the request id.";
     ServiceUnavailable => SERVICE_UNAVAILABLE, "service_unavailable", "Service unavailable",
         "The database cannot be reached; retry later.";
+    ServerBusy => SERVICE_UNAVAILABLE, "server_busy", "Server busy",
+        "Too many password checks are waiting; retry after `Retry-After` seconds.";
 }
 
 impl ErrorCode {
@@ -217,11 +229,26 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = Uuid)]
     pub existing_id: Option<uuid::Uuid>,
+    /// For `organization_required`: the organizations the signed-in person may choose from.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub organizations: Vec<OrganizationChoice>,
     /// For `malformed_json`: where the parser stopped (1-based).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub column: Option<usize>,
+}
+
+/// An organization to sign in to, offered when a person belongs to several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct OrganizationChoice {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: uuid::Uuid,
+    #[schema(example = "Acme Trading Co.")]
+    pub name: String,
+    /// Your role there.
+    #[schema(example = "sales")]
+    pub role: String,
 }
 
 /// The error every handler and extractor returns; it renders as a problem document.
@@ -236,6 +263,7 @@ struct Details {
     errors: Vec<FieldError>,
     merged_into: Option<uuid::Uuid>,
     existing_id: Option<uuid::Uuid>,
+    organizations: Vec<OrganizationChoice>,
     position: Option<(usize, usize)>,
     headers: Vec<(HeaderName, HeaderValue)>,
     /// The cause of a 5xx, logged with the request id and never shown to the client.
@@ -250,6 +278,7 @@ impl ApiError {
             errors: Vec::new(),
             merged_into: None,
             existing_id: None,
+            organizations: Vec::new(),
             position: None,
             headers: Vec::new(),
             cause: None,
@@ -290,6 +319,11 @@ impl ApiError {
 
     pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
         self.0.errors = errors;
+        self
+    }
+
+    pub fn with_organizations(mut self, organizations: Vec<OrganizationChoice>) -> Self {
+        self.0.organizations = organizations;
         self
     }
 
@@ -349,6 +383,7 @@ impl ApiError {
             errors: this.errors.clone(),
             merged_into: this.merged_into,
             existing_id: this.existing_id,
+            organizations: this.organizations.clone(),
             line: this.position.map(|(line, _)| line),
             column: this.position.map(|(_, column)| column),
         }
@@ -438,6 +473,10 @@ impl From<StoreError> for ApiError {
             StoreError::CursorExpired => ApiError::new(
                 ErrorCode::CursorExpired,
                 "Changes after this cursor are older than the feed keeps; start again without `after` and reconcile with a full list.",
+            ),
+            StoreError::ApiKeyLimit { limit } => ApiError::new(
+                ErrorCode::ApiKeyLimit,
+                format!("You already hold {limit} live API keys, the most allowed; revoke one first."),
             ),
             StoreError::LastOwner => ApiError::new(
                 ErrorCode::LastOwner,

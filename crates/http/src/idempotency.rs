@@ -27,6 +27,23 @@ use crate::state::AppState;
 pub const KEY_HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 
+/// Kept instead of the body of a response that showed a secret once: where the record is.
+const WITHHELD_HEADER: &str = "x-rapport-secret-withheld";
+
+/// Marks a response that shows a secret once (a new API key, a webhook's signing secret, an
+/// invitation's token): its body is never kept for replay. A retry with the same key answers
+/// 409 `secret_not_replayed` naming `location`, the record that was made, instead.
+#[derive(Debug, Clone)]
+pub struct OneTimeSecret {
+    pub location: String,
+}
+
+/// `response`, marked as showing a secret once (see [`OneTimeSecret`]).
+pub fn one_time_secret(mut response: HttpResponse, location: String) -> HttpResponse {
+    response.extensions_mut().insert(OneTimeSecret { location });
+    response
+}
+
 /// Longest key accepted.
 const MAX_KEY: usize = 255;
 
@@ -115,6 +132,18 @@ async fn read_body(req: &mut ServiceRequest, limit: usize) -> Result<Bytes, ApiE
 }
 
 fn replay(stored: StoredResponse) -> HttpResponse {
+    if let Some((_, location)) = stored.headers.iter().find(|(n, _)| n == WITHHELD_HEADER) {
+        let location = HeaderValue::from_str(location).unwrap_or(HeaderValue::from_static("/"));
+        let detail = format!(
+            "The first request with this Idempotency-Key succeeded ({}) and showed a secret that \
+             is shown only once and not kept. If it was lost, revoke or rotate what was made and \
+             make a new one.",
+            location.to_str().unwrap_or_default()
+        );
+        let error = ApiError::new(ErrorCode::SecretNotReplayed, detail)
+            .with_header(header::LOCATION, location);
+        return actix_web::ResponseError::error_response(&error);
+    }
     let mut response = HttpResponse::build(
         StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
     );
@@ -228,7 +257,19 @@ pub async fn idempotency(
         Ok(bytes) => bytes,
         Err(_) => Bytes::new(),
     };
-    let kept = if keeps(status) {
+    let withheld = response.extensions().get::<OneTimeSecret>().cloned();
+    let kept = if let Some(OneTimeSecret { location }) = withheld {
+        let stored = StoredResponse {
+            status: status.as_u16(),
+            headers: vec![(WITHHELD_HEADER.to_owned(), location)],
+            body: Vec::new(),
+        };
+        state
+            .store
+            .idempotency()
+            .complete(&credential, &key, &stored)
+            .await
+    } else if keeps(status) {
         let headers = KEPT_HEADERS
             .iter()
             .filter_map(|name| {

@@ -97,7 +97,7 @@ pub fn problem_response(code: ErrorCode) -> Response {
                 builder = builder.header_ref(name, header_ref(name));
             }
         }
-        ErrorCode::ServiceUnavailable => {
+        ErrorCode::ServiceUnavailable | ErrorCode::ServerBusy => {
             builder = builder.header_ref("Retry-After", header_ref("Retry-After"));
         }
         _ => {}

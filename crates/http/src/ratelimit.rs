@@ -1,6 +1,9 @@
-//! A token bucket per credential: `RAPPORT_RATE_LIMIT_PER_MINUTE` requests, refilled evenly.
-//! One noisy key drains only its own bucket. Buckets live in this process: with several nodes
-//! each keeps its own.
+//! Token buckets, refilled evenly: per user (`RAPPORT_RATE_LIMIT_PER_MINUTE`, shared by all of
+//! a user's keys and sessions), per organization (`RAPPORT_ORG_RATE_LIMIT_PER_MINUTE`) and per
+//! client address for what comes without a valid credential (`RAPPORT_AUTH_RATE_LIMIT_PER_MINUTE`:
+//! sign-up, sign-in, refresh, invitations, and credentials that turn out wrong). One noisy
+//! caller drains only its own buckets. Buckets live in this process: with several nodes each
+//! keeps its own.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -54,6 +57,28 @@ impl RateLimiter {
         self.check_at(key, Instant::now())
     }
 
+    /// Whether `key`'s bucket holds a request, without taking it; when it does not, how many
+    /// seconds until it does.
+    pub fn room(&self, key: &str) -> Result<(), u64> {
+        let now = Instant::now();
+        let buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(bucket) = buckets.get(key) else {
+            return Ok(());
+        };
+        let rate = self.rate_per_second();
+        let tokens = (bucket.tokens
+            + now.saturating_duration_since(bucket.updated).as_secs_f64() * rate)
+            .min(f64::from(self.per_minute));
+        if tokens >= 1.0 {
+            Ok(())
+        } else {
+            Err(((1.0 - tokens) / rate).ceil().max(1.0) as u64)
+        }
+    }
+
     fn check_at(&self, key: &str, now: Instant) -> Result<RateLimitInfo, Limited> {
         let capacity = f64::from(self.per_minute);
         let rate = self.rate_per_second();
@@ -91,6 +116,40 @@ impl RateLimiter {
     }
 }
 
+/// API keys found unknown a moment ago, by their storage hash: a client repeating a wrong key
+/// is answered without another database lookup.
+#[derive(Debug, Default)]
+pub struct RejectedKeys {
+    seen: Mutex<HashMap<String, Instant>>,
+}
+
+/// How long a key found unknown is answered from memory.
+const REJECTED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl RejectedKeys {
+    pub fn contains(&self, hash: &str) -> bool {
+        let seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        seen.get(hash).is_some_and(|at| at.elapsed() < REJECTED_FOR)
+    }
+
+    pub fn insert(&self, hash: &str) {
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.len() >= PRUNE_ABOVE {
+            seen.retain(|_, at| at.elapsed() < REJECTED_FOR);
+            if seen.len() >= PRUNE_ABOVE {
+                seen.clear();
+            }
+        }
+        seen.insert(hash.to_owned(), Instant::now());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -114,6 +173,23 @@ mod tests {
                 .check_at("k", start + Duration::from_secs(20))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn room_is_looked_at_without_taking_a_request() {
+        let limiter = RateLimiter::new(1);
+        assert_eq!(limiter.room("k"), Ok(()));
+        assert_eq!(limiter.room("k"), Ok(()));
+        assert!(limiter.check("k").is_ok());
+        assert_eq!(limiter.room("k"), Err(60));
+    }
+
+    #[test]
+    fn a_rejected_key_is_remembered() {
+        let rejected = RejectedKeys::default();
+        assert!(!rejected.contains("h"));
+        rejected.insert("h");
+        assert!(rejected.contains("h"));
     }
 
     #[test]

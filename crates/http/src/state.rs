@@ -8,10 +8,12 @@ use rapport_auth::Tokens;
 use rapport_domain::Store;
 use rapport_domain::webhook::target::TargetPolicy;
 
+use crate::client_ip::TrustedProxies;
 use crate::fallback::RouteTable;
 use crate::metrics::Metrics;
 use crate::openapi;
-use crate::ratelimit::RateLimiter;
+use crate::passwords::{PasswordWork, PasswordWorkSettings};
+use crate::ratelimit::{RateLimiter, RejectedKeys};
 
 /// Which browser origins may call the API (CORS).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,8 +35,19 @@ pub struct HttpSettings {
     pub cors_origins: CorsOrigins,
     /// Whether `POST /v1/auth/signup` creates organizations.
     pub signup_open: bool,
-    /// Requests per minute per credential.
+    /// Requests per minute per user (all their keys and sessions together).
     pub rate_limit_per_minute: u32,
+    /// Requests per minute per organization (all its users together).
+    pub org_rate_limit_per_minute: u32,
+    /// Requests per minute per client address without a valid credential: sign-up, sign-in,
+    /// refresh, invitations, and credentials that turn out wrong.
+    pub auth_rate_limit_per_minute: u32,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
+    /// Live API keys a user may hold.
+    pub api_keys_per_user: u32,
+    /// Threads and queue of password hashing.
+    pub password_work: PasswordWorkSettings,
     /// How long a refresh token stays valid without being used.
     pub refresh_token_ttl_days: i64,
     /// The largest file upload (CSV imports), in bytes.
@@ -58,6 +71,11 @@ impl Default for HttpSettings {
             cors_origins: CorsOrigins::None,
             signup_open: true,
             rate_limit_per_minute: 6000,
+            org_rate_limit_per_minute: 60_000,
+            auth_rate_limit_per_minute: 60,
+            trusted_proxies: TrustedProxies::default(),
+            api_keys_per_user: 50,
+            password_work: PasswordWorkSettings::default(),
             refresh_token_ttl_days: 30,
             upload_limit: 100 * 1024 * 1024,
             idempotency_stale_seconds: 60,
@@ -73,7 +91,16 @@ pub struct AppState {
     pub settings: HttpSettings,
     /// Issues and verifies access tokens.
     pub tokens: Tokens,
+    /// Per user.
     pub limiter: RateLimiter,
+    /// Per organization.
+    pub org_limiter: RateLimiter,
+    /// Per client address, for what comes without a valid credential.
+    pub address_limiter: RateLimiter,
+    /// API keys found unknown a moment ago.
+    pub rejected_keys: RejectedKeys,
+    /// Where passwords are hashed and checked.
+    pub passwords: PasswordWork,
     pub metrics: Metrics,
     /// `GET /openapi.json`, serialised once.
     pub openapi_json: Bytes,
@@ -89,6 +116,10 @@ impl AppState {
         AppState {
             store,
             limiter: RateLimiter::new(settings.rate_limit_per_minute),
+            org_limiter: RateLimiter::new(settings.org_rate_limit_per_minute),
+            address_limiter: RateLimiter::new(settings.auth_rate_limit_per_minute),
+            rejected_keys: RejectedKeys::default(),
+            passwords: PasswordWork::new(settings.password_work),
             settings,
             tokens,
             metrics: Metrics::default(),

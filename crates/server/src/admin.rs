@@ -4,7 +4,7 @@ use std::io::BufRead;
 
 use anyhow::{Context, bail};
 use rapport_auth::password;
-use rapport_domain::identity::{ClientInfo, NewUser};
+use rapport_domain::identity::{ClientInfo, IdentityRef, NewMember};
 use rapport_domain::{Email, Role, Store};
 use serde_json::json;
 
@@ -42,17 +42,35 @@ pub async fn create_org(
         .context("cannot read the password from standard input")?;
     let plain = line.trim_end_matches(['\n', '\r']).to_owned();
     password::check_policy(&plain).map_err(|e| anyhow::anyhow!("invalid password: it {e}"))?;
-    let password_hash = tokio::task::spawn_blocking(move || password::hash(&plain))
-        .await
-        .context("the password hashing task failed")??;
-
     let store = open_store(config).await?;
-    let owner = NewUser {
-        email,
+    // An address with an account joins with that account (its password proves it); a new
+    // one gets an account with this password.
+    let identity = match store.auth().login_identity(&email).await? {
+        Some(login) => {
+            let hash = login.password_hash;
+            let matches = tokio::task::spawn_blocking(move || password::verify(&plain, &hash))
+                .await
+                .context("the password check failed")?;
+            if !matches {
+                store.close().await;
+                bail!(
+                    "an account with the email {owner_email} exists and the password is not its password"
+                );
+            }
+            IdentityRef::Existing(login.identity_id)
+        }
+        None => IdentityRef::New {
+            password_hash: tokio::task::spawn_blocking(move || password::hash(&plain))
+                .await
+                .context("the password hashing task failed")??,
+            email,
+        },
+    };
+    let owner = NewMember {
+        identity,
         name: owner_name,
         role: Role::Owner,
         team_id: None,
-        password_hash,
         locale: None,
         timezone: None,
     };
@@ -63,7 +81,9 @@ pub async fn create_org(
     store.close().await;
     let (organization, user) = created.map_err(|e| match e {
         rapport_domain::StoreError::Conflict { .. } => {
-            anyhow::anyhow!("a user with the email {owner_email} already exists")
+            anyhow::anyhow!(
+                "an account with the email {owner_email} was created meanwhile; try again"
+            )
         }
         other => anyhow::anyhow!("cannot create the organization: {other}"),
     })?;

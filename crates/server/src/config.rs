@@ -12,6 +12,8 @@ use clap::{ArgMatches, Args, Parser, Subcommand};
 use rapport_auth::SigningKey;
 use rapport_domain::webhook::target::TargetPolicy;
 use rapport_http::CorsOrigins;
+use rapport_http::client_ip::TrustedProxies;
+use rapport_http::passwords::PasswordWorkSettings;
 use rapport_storage::DatabaseUrl;
 
 #[derive(Debug, Parser)]
@@ -126,7 +128,7 @@ pub struct SettingsArgs {
         value_name = "DAYS"
     )]
     pub change_retention_days: Option<String>,
-    /// Requests per minute per credential [default: 6000]
+    /// Requests per minute per user, all their keys and sessions together [default: 6000]
     #[arg(
         long,
         env = "RAPPORT_RATE_LIMIT_PER_MINUTE",
@@ -134,6 +136,41 @@ pub struct SettingsArgs {
         value_name = "N"
     )]
     pub rate_limit_per_minute: Option<String>,
+    /// Requests per minute per organization, all its users together [default: ten times
+    /// the per-user limit]
+    #[arg(
+        long,
+        env = "RAPPORT_ORG_RATE_LIMIT_PER_MINUTE",
+        global = true,
+        value_name = "N"
+    )]
+    pub org_rate_limit_per_minute: Option<String>,
+    /// Requests per minute per client address without a valid credential: sign-up, sign-in,
+    /// refresh, invitations and wrong credentials [default: 60]
+    #[arg(
+        long,
+        env = "RAPPORT_AUTH_RATE_LIMIT_PER_MINUTE",
+        global = true,
+        value_name = "N"
+    )]
+    pub auth_rate_limit_per_minute: Option<String>,
+    /// Proxies (addresses and CIDRs, comma-separated) whose X-Forwarded-For names the client
+    /// [default: none, the peer address is the client]
+    #[arg(
+        long,
+        env = "RAPPORT_TRUSTED_PROXIES",
+        global = true,
+        value_name = "LIST"
+    )]
+    pub trusted_proxies: Option<String>,
+    /// Live API keys a user may hold [default: 50]
+    #[arg(
+        long,
+        env = "RAPPORT_API_KEYS_PER_USER",
+        global = true,
+        value_name = "N"
+    )]
+    pub api_keys_per_user: Option<String>,
     /// Largest request body in bytes [default: 1048576]
     #[arg(long, env = "RAPPORT_BODY_LIMIT", global = true, value_name = "BYTES")]
     pub body_limit: Option<String>,
@@ -229,6 +266,13 @@ pub struct Config {
     pub signup: SignupPolicy,
     pub change_retention_days: u32,
     pub rate_limit_per_minute: u32,
+    /// None: ten times `rate_limit_per_minute`.
+    pub org_rate_limit_per_minute: Option<u32>,
+    pub auth_rate_limit_per_minute: u32,
+    pub trusted_proxies: TrustedProxies,
+    pub api_keys_per_user: u32,
+    /// Password hashing threads and queue (not a setting: tests shrink it).
+    pub password_work: PasswordWorkSettings,
     pub body_limit: usize,
     pub upload_limit: usize,
     /// How long a request body may send nothing (the time between two reads).
@@ -259,6 +303,11 @@ impl Config {
             signup: SignupPolicy::Open,
             change_retention_days: 30,
             rate_limit_per_minute: 6000,
+            org_rate_limit_per_minute: None,
+            auth_rate_limit_per_minute: 60,
+            trusted_proxies: TrustedProxies::default(),
+            api_keys_per_user: 50,
+            password_work: PasswordWorkSettings::default(),
             body_limit: 1024 * 1024,
             upload_limit: 100 * 1024 * 1024,
             body_timeout: std::time::Duration::from_secs(60),
@@ -308,13 +357,17 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-const KEYS: [&str; 17] = [
+const KEYS: [&str; 21] = [
     "database_url",
     "bind",
     "jwt_secret",
     "signup",
     "change_retention_days",
     "rate_limit_per_minute",
+    "org_rate_limit_per_minute",
+    "auth_rate_limit_per_minute",
+    "trusted_proxies",
+    "api_keys_per_user",
     "body_limit",
     "upload_limit",
     "body_timeout",
@@ -344,13 +397,20 @@ impl Config {
     /// Resolves flags (already parsed into `args`, with `matches` telling flag from
     /// environment), the file, and defaults.
     pub fn resolve(args: &SettingsArgs, matches: &ArgMatches) -> Result<Config, ConfigError> {
-        let cli_values: [(&'static str, &Option<String>); 17] = [
+        let cli_values: [(&'static str, &Option<String>); 21] = [
             ("database_url", &args.database_url),
             ("bind", &args.bind),
             ("jwt_secret", &args.jwt_secret),
             ("signup", &args.signup),
             ("change_retention_days", &args.change_retention_days),
             ("rate_limit_per_minute", &args.rate_limit_per_minute),
+            ("org_rate_limit_per_minute", &args.org_rate_limit_per_minute),
+            (
+                "auth_rate_limit_per_minute",
+                &args.auth_rate_limit_per_minute,
+            ),
+            ("trusted_proxies", &args.trusted_proxies),
+            ("api_keys_per_user", &args.api_keys_per_user),
             ("body_limit", &args.body_limit),
             ("upload_limit", &args.upload_limit),
             ("body_timeout", &args.body_timeout),
@@ -420,6 +480,22 @@ impl Config {
         if let Some(v) = raw.take("rate_limit_per_minute") {
             config.rate_limit_per_minute =
                 parse(v, "rate_limit_per_minute", |s| number(s, 1, 10_000_000))?;
+        }
+        if let Some(v) = raw.take("org_rate_limit_per_minute") {
+            config.org_rate_limit_per_minute = Some(parse(v, "org_rate_limit_per_minute", |s| {
+                number(s, 1, 1_000_000_000)
+            })?);
+        }
+        if let Some(v) = raw.take("auth_rate_limit_per_minute") {
+            config.auth_rate_limit_per_minute = parse(v, "auth_rate_limit_per_minute", |s| {
+                number(s, 1, 10_000_000)
+            })?;
+        }
+        if let Some(v) = raw.take("trusted_proxies") {
+            config.trusted_proxies = parse(v, "trusted_proxies", TrustedProxies::parse)?;
+        }
+        if let Some(v) = raw.take("api_keys_per_user") {
+            config.api_keys_per_user = parse(v, "api_keys_per_user", |s| number(s, 1, 100_000))?;
         }
         if let Some(v) = raw.take("body_limit") {
             config.body_limit = parse(v, "body_limit", |s| {
@@ -744,6 +820,43 @@ mod tests {
         let config = resolve(&["rapport", "--config", path.to_str().unwrap()]).unwrap();
         assert!(config.webhook_targets.allows_private());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn limits_per_organization_address_and_keys_have_defaults_and_bounds() {
+        let default = resolve(&["rapport"]).unwrap();
+        assert_eq!(default.org_rate_limit_per_minute, None);
+        assert_eq!(default.auth_rate_limit_per_minute, 60);
+        assert_eq!(default.api_keys_per_user, 50);
+        assert!(default.trusted_proxies.is_empty());
+
+        let set = resolve(&[
+            "rapport",
+            "--org-rate-limit-per-minute",
+            "90000",
+            "--auth-rate-limit-per-minute",
+            "5",
+            "--api-keys-per-user",
+            "3",
+            "--trusted-proxies",
+            "10.0.0.0/8, ::1",
+        ])
+        .unwrap();
+        assert_eq!(set.org_rate_limit_per_minute, Some(90000));
+        assert_eq!(set.auth_rate_limit_per_minute, 5);
+        assert_eq!(set.api_keys_per_user, 3);
+        assert!(!set.trusted_proxies.is_empty());
+
+        let error = resolve(&["rapport", "--trusted-proxies", "10.0.0.0/8,lb"]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid --trusted-proxies \"10.0.0.0/8,lb\": \"lb\" is not an address or CIDR block"
+        );
+        let error = resolve(&["rapport", "--api-keys-per-user", "0"]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid --api-keys-per-user \"0\": must be a whole number from 1 to 100000"
+        );
     }
 
     #[test]

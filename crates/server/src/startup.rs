@@ -62,6 +62,13 @@ impl Application {
             cors_origins: config.cors_origins.clone(),
             signup_open: config.signup == SignupPolicy::Open,
             rate_limit_per_minute: config.rate_limit_per_minute,
+            org_rate_limit_per_minute: config
+                .org_rate_limit_per_minute
+                .unwrap_or(config.rate_limit_per_minute.saturating_mul(10)),
+            auth_rate_limit_per_minute: config.auth_rate_limit_per_minute,
+            trusted_proxies: config.trusted_proxies.clone(),
+            api_keys_per_user: config.api_keys_per_user,
+            password_work: config.password_work,
             change_retention_days: config.change_retention_days,
             webhook_targets: config.webhook_targets.clone(),
             ..HttpSettings::default()

@@ -32,6 +32,10 @@ const LIST: &str = concat!(
 const INSERT: &str = "insert into api_keys \
      (id, org_id, user_id, name, prefix, secret_hash, scopes, expires_at, created_at) \
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+/// The caller's row, locked so that two keys made at once are counted one after the other.
+const LOCK_USER: &str = "update users set version = version where org_id = $1 and id = $2";
+const LIVE_KEYS_OF_USER: &str = "select count(*) from api_keys where org_id = $1 \
+     and user_id = $2 and revoked_at is null and (expires_at is null or expires_at > $3)";
 const REVOKE: &str = "update api_keys set revoked_at = $5 \
      where org_id = $1 and revoked_at is null and ($2 or user_id = $3) and id = $4";
 
@@ -93,11 +97,30 @@ impl ApiKeyStore for SqlStore {
     }
 
     #[tracing::instrument(skip_all, fields(org = %ctx.org_id))]
-    async fn create(&self, ctx: &AuthContext, key: NewApiKey) -> Result<ApiKey, StoreError> {
+    async fn create(
+        &self,
+        ctx: &AuthContext,
+        key: NewApiKey,
+        max_live: u32,
+    ) -> Result<ApiKey, StoreError> {
         let id = Uuid::now_v7();
         let at = now();
         on_db!(&self.db, write, |pool| {
             let mut tx = pool.begin().await?;
+            sqlx::query(LOCK_USER)
+                .bind(ctx.org_id)
+                .bind(ctx.user_id)
+                .execute(&mut *tx)
+                .await?;
+            let live: i64 = sqlx::query_scalar(LIVE_KEYS_OF_USER)
+                .bind(ctx.org_id)
+                .bind(ctx.user_id)
+                .bind(at)
+                .fetch_one(&mut *tx)
+                .await?;
+            if live >= i64::from(max_live) {
+                return Err(StoreError::ApiKeyLimit { limit: max_live }.into());
+            }
             sqlx::query(INSERT)
                 .bind(id)
                 .bind(ctx.org_id)

@@ -6,8 +6,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rapport_domain::access::OrganizationSettings;
 use rapport_domain::identity::{
-    ClientInfo, KeyUse, LoginCandidate, NewRefreshToken, NewUser, Organization, Principal,
-    RefreshOutcome, Rotated, User, audit_action,
+    Acceptance, ClientInfo, IdentityLogin, IdentityRef, KeyUse, Membership, NewMember,
+    NewRefreshToken, OpenInvitation, Organization, Principal, RefreshOutcome, Rotated, User,
+    audit_action,
 };
 use rapport_domain::store::AuthStore;
 use rapport_domain::{Email, ObjectType, Role, StoreError};
@@ -28,12 +29,19 @@ const SELECT_ORGANIZATION: &str = concat!(
 const SELECT_USER_BY_ID: &str = concat!("select ", user_columns!(), " from users where id = $1");
 const INSERT_ORGANIZATION: &str = "insert into organizations \
      (id, name, settings, version, created_at, updated_at) values ($1, $2, $3, 1, $4, $4)";
+/// A membership: `$9` is the login identity, `$3` its email.
 pub(crate) const INSERT_USER: &str = "insert into users \
-     (id, org_id, email, name, role, team_id, active, locale, timezone, password_hash, version, created_at, updated_at) \
+     (id, org_id, email, name, role, team_id, active, locale, timezone, identity_id, version, created_at, updated_at) \
      values ($1, $2, $3, $4, $5, $6, true, $7, $8, $9, 1, $10, $10)";
-const SELECT_LOGIN: &str = "select id, org_id, email, name, role, team_id, active, locale, \
-     timezone, last_login_at, version, created_at, updated_at, password_hash \
-     from users where lower(email) = lower($1)";
+pub(crate) const INSERT_IDENTITY: &str = "insert into identities \
+     (id, email, password_hash, created_at, updated_at) values ($1, $2, $3, $4, $4)";
+pub(crate) const IDENTITY_EMAIL: &str = "select email from identities where id = $1";
+const SELECT_IDENTITY: &str =
+    "select id, password_hash from identities where lower(email) = lower($1)";
+const SELECT_MEMBERSHIPS: &str = "select u.id, u.org_id, u.email, u.name, u.role, u.team_id, \
+     u.active, u.locale, u.timezone, u.last_login_at, u.version, u.created_at, u.updated_at, \
+     o.name as organization_name \
+     from users u join organizations o on o.id = u.org_id where u.identity_id = $1 order by u.id";
 const SELECT_FAILURES: &str =
     "select failed_at from login_failures where email = $1 and failed_at >= $2 order by failed_at";
 const INSERT_FAILURE: &str = "insert into login_failures (email, failed_at) values ($1, $2)";
@@ -71,10 +79,10 @@ const SELECT_USER_PRINCIPAL: &str = "select u.id, u.org_id, u.email, u.name, u.r
      from users u join organizations o on o.id = u.org_id where u.id = $1 and u.active";
 
 #[derive(sqlx::FromRow)]
-struct LoginRow {
+struct MembershipRow {
     #[sqlx(flatten)]
     user: UserRow,
-    password_hash: String,
+    organization_name: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -132,7 +140,7 @@ impl AuthStore for SqlStore {
     async fn create_organization(
         &self,
         name: String,
-        owner: NewUser,
+        owner: NewMember,
         client: &ClientInfo,
     ) -> Result<(Organization, User), StoreError> {
         let org_id = Uuid::now_v7();
@@ -141,6 +149,30 @@ impl AuthStore for SqlStore {
         let settings = OrganizationSettings::default();
         on_db!(&self.db, write, |pool| {
             let mut tx = pool.begin().await?;
+            let (identity_id, email) = match &owner.identity {
+                IdentityRef::Existing(id) => {
+                    let email: String = sqlx::query_scalar(IDENTITY_EMAIL)
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    (*id, email)
+                }
+                IdentityRef::New {
+                    email,
+                    password_hash,
+                } => {
+                    let id = Uuid::now_v7();
+                    sqlx::query(INSERT_IDENTITY)
+                        .bind(id)
+                        .bind(email.as_str())
+                        .bind(password_hash)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unique_on("email"))?;
+                    (id, email.as_str().to_owned())
+                }
+            };
             sqlx::query(INSERT_ORGANIZATION)
                 .bind(org_id)
                 .bind(&name)
@@ -155,13 +187,13 @@ impl AuthStore for SqlStore {
             sqlx::query(INSERT_USER)
                 .bind(user_id)
                 .bind(org_id)
-                .bind(owner.email.as_str())
+                .bind(&email)
                 .bind(&owner.name)
                 .bind(Role::Owner.as_str())
                 .bind(None::<Uuid>)
                 .bind(&owner.locale)
                 .bind(&owner.timezone)
-                .bind(&owner.password_hash)
+                .bind(identity_id)
                 .bind(at)
                 .execute(&mut *tx)
                 .await
@@ -182,20 +214,53 @@ impl AuthStore for SqlStore {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn login_candidate(&self, email: &Email) -> Result<Option<LoginCandidate>, StoreError> {
+    async fn login_identity(&self, email: &Email) -> Result<Option<IdentityLogin>, StoreError> {
         on_db!(&self.db, read, |pool| {
-            let row: Option<LoginRow> = sqlx::query_as(SELECT_LOGIN)
+            let identity: Option<(Uuid, String)> = sqlx::query_as(SELECT_IDENTITY)
                 .bind(email.as_str())
                 .fetch_optional(pool)
                 .await?;
-            match row {
-                Some(row) => Ok(Some(LoginCandidate {
-                    user: User::try_from(row.user)?,
-                    password_hash: row.password_hash,
-                })),
-                None => Ok(None),
-            }
+            let Some((identity_id, password_hash)) = identity else {
+                return Ok(None);
+            };
+            let rows: Vec<MembershipRow> = sqlx::query_as(SELECT_MEMBERSHIPS)
+                .bind(identity_id)
+                .fetch_all(pool)
+                .await?;
+            let memberships = rows
+                .into_iter()
+                .map(|row| {
+                    Ok(Membership {
+                        user: User::try_from(row.user)?,
+                        organization_name: row.organization_name,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Ok(Some(IdentityLogin {
+                identity_id,
+                password_hash,
+                memberships,
+            }))
         })
+    }
+
+    async fn open_invitation(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<OpenInvitation>, StoreError> {
+        crate::invitations::open(self, token_hash).await
+    }
+
+    async fn accept_invitation(
+        &self,
+        token_hash: &str,
+        acceptance: Acceptance,
+        client: &ClientInfo,
+    ) -> Result<(Organization, User), StoreError> {
+        let accepted = crate::invitations::accept(self, token_hash, acceptance, client).await;
+        // A new member may act at once: answers kept from before are stale.
+        self.principals.forget_all();
+        accepted
     }
 
     #[tracing::instrument(skip_all)]
@@ -218,7 +283,7 @@ impl AuthStore for SqlStore {
     async fn record_login_failure(
         &self,
         email: &Email,
-        user: Option<&User>,
+        members: &[User],
         client: &ClientInfo,
     ) -> Result<(), StoreError> {
         let at = now();
@@ -234,7 +299,7 @@ impl AuthStore for SqlStore {
                 .bind(at)
                 .execute(&mut *tx)
                 .await?;
-            if let Some(user) = user {
+            for user in members {
                 insert_audit!(
                     &mut *tx,
                     login_audit(user, audit_action::LOGIN_FAILED, client)

@@ -6,8 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rapport_domain::store::{
     ApiKeyStore, AuditStore, AuthStore, ChangeStore, CompanyStore, ContactStore, CustomFieldStore,
-    IdempotencyStore, ImportQueue, ImportStore, OrderStore, OrganizationStore, ProductStore,
-    TeamStore, UserStore, WebhookQueue, WebhookStore,
+    IdempotencyStore, ImportQueue, ImportStore, InvitationStore, OrderStore, OrganizationStore,
+    ProductStore, TeamStore, UserStore, WebhookQueue, WebhookStore,
 };
 use rapport_domain::{Backend, PoolStats, Readiness, Store, StoreError};
 use sqlx::migrate::Migrator;
@@ -244,6 +244,24 @@ impl SqlStore {
         .map_err(ConnectError::Migrate)
     }
 
+    /// Applies the migrations up to `version` only, for tests of a later migration on data
+    /// written under the schema before it.
+    pub async fn migrate_to(&self, version: i64) -> Result<(), ConnectError> {
+        let until = |all: &Migrator| {
+            Migrator::with_migrations(
+                all.iter()
+                    .filter(|m| m.version <= version)
+                    .cloned()
+                    .collect(),
+            )
+        };
+        match &self.db {
+            Db::Sqlite { writer, .. } => until(&SQLITE_MIGRATIONS).run(writer).await,
+            Db::Postgres(pool) => until(&POSTGRES_MIGRATIONS).run(pool).await,
+        }
+        .map_err(ConnectError::Migrate)
+    }
+
     /// The newest migration this binary carries.
     pub fn latest_schema_version(&self) -> i64 {
         let migrator = match self.db {
@@ -318,6 +336,10 @@ impl Store for SqlStore {
     }
 
     fn teams(&self) -> &dyn TeamStore {
+        self
+    }
+
+    fn invitations(&self) -> &dyn InvitationStore {
         self
     }
 

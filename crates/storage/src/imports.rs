@@ -463,6 +463,7 @@ impl ImportQueue for SqlStore {
             Some(key_id) => Credential::ApiKey {
                 key_id,
                 scopes: Vec::new(),
+                expires_at: None,
             },
             None => Credential::System,
         };

@@ -22,6 +22,7 @@ mod events;
 mod idempotency;
 mod imports;
 mod instance;
+mod invitations;
 mod orders;
 mod organizations;
 mod owned;

@@ -2,9 +2,7 @@
 //! last-owner rule and revocation on deactivation), passwords, and ownership transfer.
 
 use async_trait::async_trait;
-use rapport_domain::identity::{
-    NewUser, TransferCounts, User, UserFilter, UserPatch, audit_action,
-};
+use rapport_domain::identity::{TransferCounts, User, UserFilter, UserPatch, audit_action};
 use rapport_domain::page::{Cursor, Page, PageRequest};
 use rapport_domain::store::UserStore;
 use rapport_domain::{AuthContext, ObjectType, Role, StoreError};
@@ -15,8 +13,6 @@ use rapport_domain::record::{Change, Changes, EventAction};
 
 use crate::SqlStore;
 use crate::audit::AuditRecord;
-use crate::auth::INSERT_USER;
-use crate::error::unique_on;
 use crate::events::NewEvent;
 use crate::owned::OWNED;
 use crate::rows::{UserRow, now, users};
@@ -37,13 +33,17 @@ const OTHER_ACTIVE_OWNERS: &str = "select count(*) from users \
      where org_id = $1 and role = 'owner' and active and id <> $2";
 const REVOKE_SESSIONS: &str = "update sessions set revoked_at = $3 \
      where org_id = $1 and user_id = $2 and revoked_at is null";
-const REVOKE_OTHER_SESSIONS: &str = "update sessions set revoked_at = $3 \
-     where org_id = $1 and user_id = $2 and revoked_at is null and id <> $4";
 const REVOKE_KEYS: &str = "update api_keys set revoked_at = $3 \
      where org_id = $1 and user_id = $2 and revoked_at is null";
-const SELECT_PASSWORD: &str = "select password_hash from users where org_id = $1 and id = $2";
-const UPDATE_PASSWORD: &str = "update users set password_hash = $3, version = version + 1, \
-     updated_at = $4 where org_id = $1 and id = $2";
+const SELECT_PASSWORD: &str = "select i.password_hash from users u \
+     join identities i on i.id = u.identity_id where u.org_id = $1 and u.id = $2";
+const UPDATE_PASSWORD: &str = "update identities set password_hash = $3, updated_at = $4 \
+     where id = (select identity_id from users where org_id = $1 and id = $2)";
+/// The sessions of every membership of the caller's identity, but `$3` (none: all).
+const REVOKE_IDENTITY_SESSIONS: &str = "update sessions set revoked_at = $4 \
+     where revoked_at is null and ($3 is null or id <> $3) and user_id in \
+     (select id from users where identity_id = \
+      (select identity_id from users where org_id = $1 and id = $2))";
 const ACTIVE_USER_EXISTS: &str =
     "select count(*) from users where org_id = $1 and id = $2 and active";
 const USER_EXISTS: &str = "select count(*) from users where org_id = $1 and id = $2";
@@ -115,55 +115,6 @@ impl UserStore for SqlStore {
                 .bind(id)
                 .fetch_one(pool)
                 .await?;
-            Ok(User::try_from(row)?)
-        })
-    }
-
-    #[tracing::instrument(skip_all, fields(org = %ctx.org_id))]
-    async fn create(&self, ctx: &AuthContext, user: NewUser) -> Result<User, StoreError> {
-        let id = Uuid::now_v7();
-        let at = now();
-        on_db!(&self.db, write, |pool| {
-            let mut tx = pool.begin().await?;
-            if let Some(team) = user.team_id {
-                let found: i64 = sqlx::query_scalar(TEAM_EXISTS)
-                    .bind(ctx.org_id)
-                    .bind(team)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                if found == 0 {
-                    return Err(StoreError::InvalidReference {
-                        field: "team_id".into(),
-                    }
-                    .into());
-                }
-            }
-            sqlx::query(INSERT_USER)
-                .bind(id)
-                .bind(ctx.org_id)
-                .bind(user.email.as_str())
-                .bind(&user.name)
-                .bind(user.role.as_str())
-                .bind(user.team_id)
-                .bind(&user.locale)
-                .bind(&user.timezone)
-                .bind(&user.password_hash)
-                .bind(at)
-                .execute(&mut *tx)
-                .await
-                .map_err(unique_on("email"))?;
-            insert_audit!(
-                &mut *tx,
-                AuditRecord::by(ctx, audit_action::USER_CREATED)
-                    .on(ObjectType::User, id)
-                    .details(json!({ "role": user.role.as_str() }))
-            )?;
-            let row: UserRow = sqlx::query_as(SELECT)
-                .bind(ctx.org_id)
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
-            tx.commit().await?;
             Ok(User::try_from(row)?)
         })
     }
@@ -318,26 +269,15 @@ impl UserStore for SqlStore {
                 .bind(at)
                 .execute(&mut *tx)
                 .await?;
-            // Every other session ends; the one that changed the password goes on.
-            match ctx.session_id() {
-                Some(current) => {
-                    sqlx::query(REVOKE_OTHER_SESSIONS)
-                        .bind(ctx.org_id)
-                        .bind(ctx.user_id)
-                        .bind(at)
-                        .bind(current)
-                        .execute(&mut *tx)
-                        .await?
-                }
-                None => {
-                    sqlx::query(REVOKE_SESSIONS)
-                        .bind(ctx.org_id)
-                        .bind(ctx.user_id)
-                        .bind(at)
-                        .execute(&mut *tx)
-                        .await?
-                }
-            };
+            // Every other session of this person ends, in every organization; the one that
+            // changed the password goes on.
+            sqlx::query(REVOKE_IDENTITY_SESSIONS)
+                .bind(ctx.org_id)
+                .bind(ctx.user_id)
+                .bind(ctx.session_id())
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
             insert_audit!(
                 &mut *tx,
                 AuditRecord::by(ctx, audit_action::PASSWORD_CHANGED)

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::auth::{Create, Delete, Read, Require, obj};
 use crate::error::{ApiError, ErrorCode, FieldError};
 use crate::extract::Json;
+use crate::idempotency::one_time_secret;
 use crate::list::{ListQuery, NoFilter, PageParams};
 use crate::routes::records::within_limit;
 use crate::state::AppState;
@@ -119,13 +120,21 @@ async fn list_api_keys(
 
 /// Create an API key
 ///
-/// The key acts as you, limited to the intersection of your role and its scopes. A key cannot
-/// create a key with more scopes than it has itself.
+/// The key acts as you, limited to the intersection of your role and its scopes. Made with an
+/// API key, it needs that key's explicit `api_key:write` scope (`*` does not include it), has
+/// no scope the maker lacks, and never outlives the maker (without `expires_at` it expires with
+/// it). A user holds at most `RAPPORT_API_KEYS_PER_USER` live keys (50 by default; 409
+/// `api_key_limit`). The secret is in this answer only: a retry with the same
+/// `Idempotency-Key` answers 409 `secret_not_replayed` instead of showing it again.
 #[utoipa::path(
     tag = "api-keys",
     operation_id = "create_api_key",
     request_body = CreateApiKeyRequest,
-    responses((status = 201, description = "The key and, this once, its secret.", body = CreatedApiKeyBody)),
+    responses(
+        (status = 201, description = "The key and, this once, its secret.", body = CreatedApiKeyBody),
+        (status = 403, response = crate::error::responses::Forbidden),
+        (status = 409, response = crate::error::responses::ApiKeyLimit),
+    ),
 )]
 #[post("/api-keys")]
 async fn create_api_key(
@@ -167,15 +176,39 @@ async fn create_api_key(
         return Err(check.into_error());
     };
     check.finish()?;
-    if let Credential::ApiKey { scopes: own, .. } = &auth.ctx.credential
-        && !scopes
+    let mut expires_at = body.expires_at;
+    if let Credential::ApiKey {
+        scopes: own,
+        expires_at: own_expiry,
+        ..
+    } = &auth.ctx.credential
+    {
+        if !scopes
             .iter()
             .all(|wanted| own.iter().any(|have| have.covers(*wanted)))
-    {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "An API key cannot create a key with scopes it does not have itself.",
-        ));
+        {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "An API key cannot create a key with scopes it does not have itself.",
+            ));
+        }
+        // A key made by a key never outlives its maker: it expires with it unless it asks to
+        // expire sooner.
+        if let Some(own_expiry) = *own_expiry {
+            match expires_at {
+                Some(at) if at > own_expiry => {
+                    return Err(ApiError::new(
+                        ErrorCode::Forbidden,
+                        format!(
+                            "An API key cannot create a key that outlives it: this key expires at {}.",
+                            own_expiry.to_rfc3339()
+                        ),
+                    ));
+                }
+                Some(_) => {}
+                None => expires_at = Some(own_expiry),
+            }
+        }
     }
     let scopes = values::without_repeats(scopes);
     let secret = secret::new_api_key().map_err(ApiError::internal)?;
@@ -184,15 +217,21 @@ async fn create_api_key(
         prefix: secret::display_prefix(&secret),
         secret_hash: secret::storage_hash(&secret),
         scopes,
-        expires_at: body.expires_at,
+        expires_at,
     };
-    let key = state.store.api_keys().create(&auth.ctx, key).await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/v1/api-keys/{}", key.id)))
+    let key = state
+        .store
+        .api_keys()
+        .create(&auth.ctx, key, state.settings.api_keys_per_user)
+        .await?;
+    let location = format!("/v1/api-keys/{}", key.id);
+    let response = HttpResponse::Created()
+        .insert_header((header::LOCATION, location.clone()))
         .json(CreatedApiKeyBody {
             key: ApiKeyBody::from(key),
             secret,
-        }))
+        });
+    Ok(one_time_secret(response, location))
 }
 
 /// Read an API key (without its secret)

@@ -1,29 +1,28 @@
 //! Sign-up, sign-in, refresh and sign-out. Public: the body is the credential.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::{Duration, Utc};
 use rapport_auth::{password, secret};
+use rapport_domain::Email;
+use rapport_domain::Role;
 use rapport_domain::identity::{
-    ClientInfo, NewRefreshToken, NewUser, Organization, RefreshOutcome, User, audit_action,
+    IdentityRef, NewMember, NewRefreshToken, RefreshOutcome, audit_action,
 };
-use rapport_domain::{Email, Role};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
 
-use crate::auth::{client_info, meter};
-use crate::error::{ApiError, ErrorCode};
+use crate::auth::{client_info, meter_address};
+use crate::error::{ApiError, ErrorCode, FieldError, OrganizationChoice};
 use crate::extract::Json;
-use crate::routes::organization::OrganizationBody;
-use crate::routes::users::UserBody;
+use crate::signin::{
+    TokenResponse, check_throttle, password_matches, refuse, start_session, token_response,
+};
 use crate::state::AppState;
 use crate::validate::{self, Check};
-
-/// Failed sign-ins per email that trigger the throttle, and the window they are counted in.
-const LOGIN_FAILURES_ALLOWED: usize = 10;
-const LOGIN_WINDOW_MINUTES: i64 = 15;
 
 pub fn configure(config: &mut ServiceConfig) {
     config
@@ -59,6 +58,9 @@ pub struct LoginRequest {
     pub email: String,
     #[schema(format = Password)]
     pub password: String,
+    /// Which of your organizations to sign in to; needed only when you belong to several
+    /// (without it, such a sign-in answers 422 `organization_required` listing them).
+    pub organization_id: Option<Uuid>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -69,81 +71,13 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
-/// The answer to sign-up, sign-in and refresh.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TokenResponse {
-    /// A JWT for `Authorization: Bearer …`.
-    pub access_token: String,
-    #[schema(example = "Bearer")]
-    pub token_type: &'static str,
-    /// Seconds until the access token expires.
-    #[schema(example = 900)]
-    pub expires_in: i64,
-    /// Exchange it at `POST /v1/auth/refresh` for new tokens; each works once.
-    pub refresh_token: String,
-    pub user: UserBody,
-    pub organization: OrganizationBody,
-}
-
-/// Issues an access token and a refresh token for a new session of `user`.
-async fn start_session(
-    state: &AppState,
-    user: &User,
-    organization: &Organization,
-    client: &ClientInfo,
-    audit: &str,
-) -> Result<TokenResponse, ApiError> {
-    let refresh_token = secret::new_refresh_token().map_err(ApiError::internal)?;
-    let first = NewRefreshToken {
-        hash: secret::storage_hash(&refresh_token),
-        expires_at: Utc::now() + Duration::days(state.settings.refresh_token_ttl_days),
-    };
-    let session_id = state
-        .store
-        .auth()
-        .start_session(user, first, client, audit)
-        .await?;
-    token_response(state, user, organization, session_id, refresh_token)
-}
-
-fn token_response(
-    state: &AppState,
-    user: &User,
-    organization: &Organization,
-    session_id: uuid::Uuid,
-    refresh_token: String,
-) -> Result<TokenResponse, ApiError> {
-    let access_token = state
-        .tokens
-        .issue(
-            user.id,
-            user.org_id,
-            user.role.as_str(),
-            session_id,
-            Utc::now(),
-        )
-        .map_err(ApiError::internal)?;
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: state.tokens.ttl_seconds(),
-        refresh_token,
-        user: UserBody::from(user.clone()),
-        organization: OrganizationBody::from(organization.clone()),
-    })
-}
-
-/// Runs argon2 off the async executor.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    web::block(f).await.map_err(ApiError::internal)
-}
-
 /// Create an organization and its owner
 ///
-/// Creates an organization with you as its owner and signs you in. Closed when the
-/// installation runs with `RAPPORT_SIGNUP=closed` (`403 signup_closed`).
+/// Creates an organization with you as its owner and signs you in. An email that already has
+/// an account signs up only with that account's password (the new organization joins the
+/// organizations you sign in to); with another password it is 409 `account_exists`, and counts
+/// as a failed sign-in. Closed when the installation runs with `RAPPORT_SIGNUP=closed` (`403
+/// signup_closed`).
 #[utoipa::path(
     tag = "auth",
     operation_id = "signup",
@@ -152,7 +86,9 @@ async fn blocking<T: Send + 'static>(
     responses(
         (status = 201, description = "The organization exists and you are signed in.", body = TokenResponse),
         (status = 403, response = crate::error::responses::SignupClosed),
-        (status = 409, response = crate::error::responses::Conflict),
+        (status = 409, response = crate::error::responses::AccountExists),
+        (status = 429, response = crate::error::responses::LoginThrottled),
+        (status = 503, response = crate::error::responses::ServerBusy),
     ),
 )]
 #[post("/auth/signup")]
@@ -162,11 +98,7 @@ async fn signup(
     body: Json<SignupRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let client = client_info(&req);
-    meter(
-        &req,
-        &state,
-        &format!("ip:{}", client.ip.as_deref().unwrap_or("unknown")),
-    )?;
+    meter_address(&req, &state, &client)?;
     if !state.settings.signup_open {
         return Err(ApiError::new(
             ErrorCode::SignupClosed,
@@ -185,16 +117,35 @@ async fn signup(
     else {
         return Err(check.into_error());
     };
-    let plain = body.password;
-    let password_hash = blocking(move || password::hash(&plain))
-        .await?
-        .map_err(ApiError::internal)?;
-    let owner = NewUser {
-        email,
+    let identity = match state.store.auth().login_identity(&email).await? {
+        // An address with an account: its owner proves it with the account's password.
+        Some(account) => {
+            check_throttle(&state, &email).await?;
+            let hash = Some(account.password_hash.clone());
+            if !password_matches(&state, body.password, hash).await? {
+                let members: Vec<_> = account.memberships.into_iter().map(|m| m.user).collect();
+                let refused = refuse(&state, &email, &members, &client).await;
+                if refused.code() != ErrorCode::InvalidCredentials {
+                    return Err(refused);
+                }
+                return Err(ApiError::new(
+                    ErrorCode::AccountExists,
+                    "An account with this email exists. Sign in; or, to create another \
+                     organization with it, sign up with that account's password.",
+                ));
+            }
+            IdentityRef::Existing(account.identity_id)
+        }
+        None => IdentityRef::New {
+            password_hash: state.passwords.hash(body.password).await?,
+            email,
+        },
+    };
+    let owner = NewMember {
+        identity,
         name,
         role: Role::Owner,
         team_id: None,
-        password_hash,
         locale: None,
         timezone: None,
     };
@@ -202,7 +153,16 @@ async fn signup(
         .store
         .auth()
         .create_organization(organization_name, owner, &client)
-        .await?;
+        .await
+        .map_err(|error| match error {
+            // Someone took the address between the check and the write.
+            rapport_domain::StoreError::Conflict { .. } => ApiError::new(
+                ErrorCode::AccountExists,
+                "An account with this email exists. Sign in; or, to create another \
+                 organization with it, sign up with that account's password.",
+            ),
+            other => ApiError::from(other),
+        })?;
     let tokens = start_session(&state, &user, &organization, &client, audit_action::SIGNUP).await?;
     Ok(HttpResponse::build(StatusCode::CREATED)
         .insert_header((header::LOCATION, "/v1/organization"))
@@ -213,7 +173,9 @@ async fn signup(
 ///
 /// An unknown email and a wrong password get the same answer. After 10 failed sign-ins for
 /// one email within 15 minutes, further attempts get 429 until the oldest of them is 15
-/// minutes old.
+/// minutes old. A person who belongs to several organizations names one with
+/// `organization_id`; without it the answer is 422 `organization_required` with the
+/// `organizations` to choose from.
 #[utoipa::path(
     tag = "auth",
     operation_id = "login",
@@ -222,7 +184,9 @@ async fn signup(
     responses(
         (status = 200, description = "Signed in.", body = TokenResponse),
         (status = 401, response = crate::error::responses::InvalidCredentials),
+        (status = 422, response = crate::error::responses::OrganizationRequired),
         (status = 429, response = crate::error::responses::LoginThrottled),
+        (status = 503, response = crate::error::responses::ServerBusy),
     ),
 )]
 #[post("/auth/login")]
@@ -232,68 +196,63 @@ async fn login(
     body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let client = client_info(&req);
-    meter(
-        &req,
-        &state,
-        &format!("ip:{}", client.ip.as_deref().unwrap_or("unknown")),
-    )?;
+    meter_address(&req, &state, &client)?;
     let body = body.0;
     let email = Email::parse(&body.email)
         .map_err(|message| ApiError::invalid("email", "invalid_value", message))?;
+    check_throttle(&state, &email).await?;
 
-    let now = Utc::now();
-    let failures = state
-        .store
-        .auth()
-        .login_failures_since(&email, now - Duration::minutes(LOGIN_WINDOW_MINUTES))
-        .await?;
-    if failures.len() >= LOGIN_FAILURES_ALLOWED {
-        // Room for one more attempt when the oldest failure that keeps the count at the
-        // limit leaves the window.
-        let oldest_that_counts = failures[failures.len() - LOGIN_FAILURES_ALLOWED];
-        let retry_after = (oldest_that_counts + Duration::minutes(LOGIN_WINDOW_MINUTES) - now)
-            .num_seconds()
-            .max(1);
-        return Err(ApiError::new(
-            ErrorCode::LoginThrottled,
-            format!("Too many failed sign-ins for this email; retry in {retry_after} s."),
-        )
-        .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after)));
+    let account = state.store.auth().login_identity(&email).await?;
+    let hash = account.as_ref().map(|a| a.password_hash.clone());
+    let verified = password_matches(&state, body.password, hash).await?;
+    let memberships = account.map(|a| a.memberships).unwrap_or_default();
+    if !verified {
+        let members: Vec<_> = memberships.into_iter().map(|m| m.user).collect();
+        return Err(refuse(&state, &email, &members, &client).await);
     }
-
-    let candidate = state.store.auth().login_candidate(&email).await?;
-    let plain = body.password;
-    let verified = match &candidate {
-        Some(candidate) if plain.len() <= password::MAX_BYTES => {
-            let hash = candidate.password_hash.clone();
-            blocking(move || password::verify(&plain, &hash)).await?
+    // The password is right: what follows is told only to its owner.
+    let mut active: Vec<_> = memberships.into_iter().filter(|m| m.user.active).collect();
+    let chosen = match body.organization_id {
+        Some(org_id) => match active.iter().position(|m| m.user.org_id == org_id) {
+            Some(at) => active.swap_remove(at),
+            None => {
+                return Err(ApiError::invalid(
+                    "organization_id",
+                    "not_found",
+                    "you are not an active member of this organization",
+                ));
+            }
+        },
+        None if active.len() == 1 => active.remove(0),
+        None if active.is_empty() => {
+            // Deactivated everywhere: as good as no account.
+            return Err(refuse(&state, &email, &[], &client).await);
         }
-        _ => {
-            // Spend the time a real check costs, so that timing does not tell.
-            blocking(move || password::verify_against_nothing(&plain)).await?;
-            false
+        None => {
+            let choices = active
+                .iter()
+                .map(|m| OrganizationChoice {
+                    id: m.user.org_id,
+                    name: m.organization_name.clone(),
+                    role: m.user.role.as_str().to_owned(),
+                })
+                .collect();
+            return Err(ApiError::new(
+                ErrorCode::OrganizationRequired,
+                "You belong to several organizations: sign in again with `organization_id`, one of `organizations`.",
+            )
+            .with_errors(vec![FieldError::new(
+                "organization_id",
+                "required",
+                "is required when you belong to several organizations",
+            )])
+            .with_organizations(choices));
         }
     };
-    let user = candidate.map(|c| c.user);
-    match user {
-        Some(user) if verified && user.active => {
-            let organization = state.store.auth().organization_of(user.org_id).await?;
-            let tokens =
-                start_session(&state, &user, &organization, &client, audit_action::LOGIN).await?;
-            Ok(HttpResponse::Ok().json(tokens))
-        }
-        user => {
-            state
-                .store
-                .auth()
-                .record_login_failure(&email, user.as_ref(), &client)
-                .await?;
-            Err(ApiError::new(
-                ErrorCode::InvalidCredentials,
-                "The email or password is wrong.",
-            ))
-        }
-    }
+    let user = chosen.user;
+    let organization = state.store.auth().organization_of(user.org_id).await?;
+    let tokens = start_session(&state, &user, &organization, &client, audit_action::LOGIN).await?;
+    Ok(HttpResponse::Ok().json(tokens))
 }
 
 /// Exchange a refresh token for new tokens
@@ -317,11 +276,7 @@ async fn refresh(
     body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let client = client_info(&req);
-    meter(
-        &req,
-        &state,
-        &format!("ip:{}", client.ip.as_deref().unwrap_or("unknown")),
-    )?;
+    meter_address(&req, &state, &client)?;
     let next_token = secret::new_refresh_token().map_err(ApiError::internal)?;
     let next = NewRefreshToken {
         hash: secret::storage_hash(&next_token),
@@ -373,11 +328,7 @@ async fn logout(
     body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let client = client_info(&req);
-    meter(
-        &req,
-        &state,
-        &format!("ip:{}", client.ip.as_deref().unwrap_or("unknown")),
-    )?;
+    meter_address(&req, &state, &client)?;
     state
         .store
         .auth()

@@ -3,6 +3,7 @@
 use actix_web::{HttpResponse, get, patch, web};
 use rapport_auth::password;
 use rapport_domain::identity::UserPatch;
+use rapport_domain::{Action, Credential, ObjectType};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -55,7 +56,8 @@ async fn get_me(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, 
 
 /// Change my name, locale, time zone or password
 ///
-/// Changing the password needs `current_password` and signs out every other session.
+/// Changing the password needs `current_password` and signs out every other session; it is
+/// refused to API keys (403), which change the profile only with `user:write` or `*`.
 #[utoipa::path(
     tag = "me",
     operation_id = "update_me",
@@ -63,6 +65,7 @@ async fn get_me(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, 
     request_body = UpdateMeRequest,
     responses(
         (status = 200, description = "The changed user.", body = UserBody),
+        (status = 403, response = crate::error::responses::Forbidden),
         (status = 412, response = crate::error::responses::VersionMismatch),
     ),
 )]
@@ -75,6 +78,23 @@ async fn update_me(
 ) -> Result<HttpResponse, ApiError> {
     let ctx = auth.0;
     let body = body.0;
+    if let Credential::ApiKey { scopes, .. } = &ctx.credential {
+        if body.current_password.is_some() || body.new_password.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "A password changes only in a signed-in session, never with an API key.",
+            ));
+        }
+        if !scopes
+            .iter()
+            .any(|scope| scope.allows(Action::Update, ObjectType::User))
+        {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "Changing your profile with an API key needs a write scope for it (`user:write` or `*`).",
+            ));
+        }
+    }
     let mut check = Check::new();
     let name = body
         .name
@@ -108,19 +128,13 @@ async fn update_me(
 
     if let (Some(current), Some(new)) = (body.current_password, body.new_password) {
         let stored = state.store.users().password_hash(&ctx).await?;
-        let matches = web::block(move || password::verify(&current, &stored))
-            .await
-            .map_err(ApiError::internal)?;
-        if !matches {
+        if !state.passwords.verify(current, stored).await? {
             return Err(ApiError::new(
                 ErrorCode::InvalidCredentials,
                 "The current password is wrong.",
             ));
         }
-        let hash = web::block(move || password::hash(&new))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)?;
+        let hash = state.passwords.hash(new).await?;
         state.store.users().change_password(&ctx, hash).await?;
     }
 

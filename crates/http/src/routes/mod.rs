@@ -14,6 +14,7 @@ pub mod custom_fields;
 pub mod docs;
 pub mod exports;
 pub mod imports;
+pub mod invitations;
 pub mod me;
 pub mod ops;
 pub mod orders;
@@ -35,6 +36,7 @@ pub fn configure(config: &mut ServiceConfig) {
                 .configure(me::configure)
                 .configure(organization::configure)
                 .configure(users::configure)
+                .configure(invitations::configure)
                 .configure(teams::configure)
                 .configure(api_keys::configure)
                 .configure(audit_log::configure)

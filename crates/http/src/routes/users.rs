@@ -1,21 +1,21 @@
-//! The organization's users (owners and admins): list, create, read, change role, team or
-//! activation, and hand over what a user owns.
+//! The organization's users (owners and admins): list, read, change role, team or activation,
+//! and hand over what a user owns. Users join by invitation (`routes::invitations`).
 
 use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Utc};
-use rapport_auth::{password, policy};
-use rapport_domain::identity::{NewUser, OWNED_OBJECTS, User, UserFilter, UserPatch};
-use rapport_domain::{Email, ObjectType, Role};
+use rapport_auth::policy;
+use rapport_domain::identity::{OWNED_OBJECTS, User, UserFilter, UserPatch};
+use rapport_domain::{ObjectType, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use crate::auth::{Create, Read, Require, Update, obj};
+use crate::auth::{Read, Require, Update, obj};
 use crate::error::{ApiError, ErrorCode, FieldError};
 use crate::extract::Json;
 use crate::list::{ListQuery, PageParams};
-use crate::record::{IfMatch, created_record, nullable, ok_record};
+use crate::record::{IfMatch, nullable, ok_record};
 use crate::routes::records::within_limit;
 use crate::state::AppState;
 use crate::validate::{self, Check};
@@ -23,7 +23,6 @@ use crate::validate::{self, Check};
 pub fn configure(config: &mut ServiceConfig) {
     config
         .service(list_users)
-        .service(create_user)
         .service(get_user)
         .service(update_user)
         .service(transfer_ownership);
@@ -82,28 +81,6 @@ pub struct UserFilterParams {
     pub team_id: Option<Uuid>,
     /// Only active (true) or deactivated (false) users.
     pub active: Option<bool>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateUserRequest {
-    #[schema(format = Email, max_length = 254)]
-    pub email: String,
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
-    pub name: String,
-    /// Only an owner may create another owner.
-    pub role: Role,
-    pub team_id: Option<Uuid>,
-    /// The initial password (at least 10 characters); the user can change it.
-    #[schema(format = Password, min_length = 10, max_length = 1024)]
-    pub password: String,
-    #[schema(max_length = 35, pattern = "^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]
-    pub locale: Option<String>,
-    #[schema(
-        max_length = 64,
-        pattern = "^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$"
-    )]
-    pub timezone: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema, Default)]
@@ -168,70 +145,6 @@ async fn list_users(
         .list(&auth.ctx, &filter, &query.page)
         .await?;
     Ok(HttpResponse::Ok().json(UserList::from_page(page, UserBody::from)))
-}
-
-/// Add a user to the organization
-#[utoipa::path(
-    tag = "users",
-    operation_id = "create_user",
-    request_body = CreateUserRequest,
-    responses(
-        (status = 201, description = "The user, who can now sign in.", body = UserBody),
-        (status = 409, response = crate::error::responses::Conflict),
-    ),
-)]
-#[post("/users")]
-async fn create_user(
-    auth: Require<Create<obj::User>>,
-    state: web::Data<AppState>,
-    body: Json<CreateUserRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let body = body.0;
-    if !policy::may_assign_role(auth.ctx.role, body.role, body.role) {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            format!(
-                "The {} role may not create a user with the {} role.",
-                auth.ctx.role, body.role
-            ),
-        ));
-    }
-    let mut check = Check::new();
-    let email = check.field("email", Email::parse(&body.email));
-    let name = check.field("name", validate::name(&body.name));
-    let policy_ok = check.field("password", password::check_policy(&body.password));
-    let locale = body
-        .locale
-        .as_deref()
-        .map(|l| check.field("locale", validate::locale(l)));
-    let timezone = body
-        .timezone
-        .as_deref()
-        .map(|t| check.field("timezone", validate::timezone(t)));
-    let (Some(email), Some(name), Some(())) = (email, name, policy_ok) else {
-        return Err(check.into_error());
-    };
-    check.finish()?;
-    let plain = body.password;
-    let password_hash = web::block(move || password::hash(&plain))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
-    let user = NewUser {
-        email,
-        name,
-        role: body.role,
-        team_id: body.team_id,
-        password_hash,
-        locale: locale.flatten(),
-        timezone: timezone.flatten(),
-    };
-    let user = state.store.users().create(&auth.ctx, user).await?;
-    Ok(created_record(
-        format!("/v1/users/{}", user.id),
-        user.version,
-        &UserBody::from(user),
-    ))
 }
 
 /// Read a user

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::auth::{Create, Delete, Read, Require, Update, obj};
 use crate::error::{ApiError, FieldError};
 use crate::extract::Json;
+use crate::idempotency::one_time_secret;
 use crate::list::{ListQuery, NoFilter, PageParams};
 use crate::record::{IfMatch, created_record, nullable, ok_record};
 use crate::state::AppState;
@@ -323,11 +324,9 @@ async fn create_webhook(
         .webhooks()
         .create(&auth.ctx, webhook, new_secret()?)
         .await?;
-    Ok(created_record(
-        format!("/v1/webhooks/{}", created.id),
-        created.version,
-        &with_secret(&created),
-    ))
+    let location = format!("/v1/webhooks/{}", created.id);
+    let response = created_record(location.clone(), created.version, &with_secret(&created));
+    Ok(one_time_secret(response, location))
 }
 
 /// Read a webhook
@@ -430,7 +429,11 @@ async fn rotate_webhook_secret(
         .webhooks()
         .rotate_secret(&auth.ctx, *id, new_secret()?)
         .await?;
-    Ok(ok_record(webhook.version, &with_secret(&webhook)))
+    let response = ok_record(webhook.version, &with_secret(&webhook));
+    Ok(one_time_secret(
+        response,
+        format!("/v1/webhooks/{}", webhook.id),
+    ))
 }
 
 /// A webhook's deliveries
