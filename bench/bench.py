@@ -336,6 +336,7 @@ class Server:
             RAPPORT_DATABASE_URL=self.backend.url,
             RAPPORT_BIND=f"127.0.0.1:{self.port}",
             RAPPORT_RATE_LIMIT_PER_MINUTE=RATE_LIMIT,
+            RAPPORT_AUTH_RATE_LIMIT_PER_MINUTE=RATE_LIMIT,
             # JSON lines: the SQLite plan pass reads statements out of them.
             RAPPORT_LOG_FORMAT="json",
         )
