@@ -4,9 +4,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use crate::contact::AddressPatch;
 use crate::error::FieldIssue;
 use crate::query::{FieldInfo, FieldKind, RelationInfo};
+use crate::values::AddressPatch;
 use crate::values::{Address, LifecycleStage, Phone, Tier};
 
 /// An amount in minor units of a currency: `{"amount_minor": 129900, "currency": "CNY"}`.

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::error::FieldIssue;
 use crate::query::{FieldInfo, FieldKind, RelationInfo};
 use crate::values::{
-    Address, Channel, ChannelConsent, Consent, ConsentStatus, LifecycleStage, Phone,
+    Address, AddressPatch, Channel, ChannelConsent, Consent, ConsentStatus, LifecycleStage, Phone,
 };
 
 pub const MAX_EMAILS: usize = 20;
@@ -53,32 +53,6 @@ pub struct Contact {
     pub lifecycle_stage_changed_at: Option<DateTime<Utc>>,
     /// Orders paid or fulfilled, kept current by Rapport.
     pub purchases: crate::record::Purchases,
-}
-
-/// A change of one address line: `None` leaves it, `Some(None)` clears it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AddressPatch {
-    pub street: Option<Option<String>>,
-    pub city: Option<Option<String>>,
-    pub region: Option<Option<String>>,
-    pub postal_code: Option<Option<String>>,
-    pub country: Option<Option<String>>,
-}
-
-impl AddressPatch {
-    pub fn apply(&self, address: &Address) -> Address {
-        let pick = |patch: &Option<Option<String>>, current: &Option<String>| match patch {
-            Some(value) => value.clone(),
-            None => current.clone(),
-        };
-        Address {
-            street: pick(&self.street, &address.street),
-            city: pick(&self.city, &address.city),
-            region: pick(&self.region, &address.region),
-            postal_code: pick(&self.postal_code, &address.postal_code),
-            country: pick(&self.country, &address.country),
-        }
-    }
 }
 
 /// A consent change: the new status, and when it changed (default: now).

@@ -12,14 +12,6 @@ use crate::error::FieldIssue;
 use crate::object::ObjectType;
 use crate::values::{self, currency};
 
-/// The objects that carry `custom` values.
-pub const CUSTOM_OBJECTS: &[ObjectType] = &[
-    ObjectType::Company,
-    ObjectType::Contact,
-    ObjectType::Product,
-    ObjectType::Order,
-];
-
 /// Longest text value (notes and the like): 100 KB.
 pub const MAX_TEXT_BYTES: usize = 100 * 1024;
 pub const MAX_OPTIONS: usize = 200;

@@ -17,6 +17,11 @@ macro_rules! order_statuses {
         pub enum OrderStatus { $($variant,)* }
 
         impl OrderStatus {
+            /// The names of the statuses, as bodies and queries write them.
+            pub const NAMES: &'static [&'static str] = &[$($text,)*];
+        }
+
+        impl OrderStatus {
             pub fn as_str(self) -> &'static str {
                 match self { $(OrderStatus::$variant => $text,)* }
             }

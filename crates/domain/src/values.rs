@@ -21,6 +21,8 @@ macro_rules! string_enum {
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+            /// The names of the values, as bodies and queries write them.
+            pub const NAMES: &'static [&'static str] = &[$($text,)*];
 
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text,)* }
@@ -96,6 +98,32 @@ impl Address {
             && self.region.is_none()
             && self.postal_code.is_none()
             && self.country.is_none()
+    }
+}
+
+/// A change of one address line: `None` leaves it, `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AddressPatch {
+    pub street: Option<Option<String>>,
+    pub city: Option<Option<String>>,
+    pub region: Option<Option<String>>,
+    pub postal_code: Option<Option<String>>,
+    pub country: Option<Option<String>>,
+}
+
+impl AddressPatch {
+    pub fn apply(&self, address: &Address) -> Address {
+        let pick = |patch: &Option<Option<String>>, current: &Option<String>| match patch {
+            Some(value) => value.clone(),
+            None => current.clone(),
+        };
+        Address {
+            street: pick(&self.street, &address.street),
+            city: pick(&self.city, &address.city),
+            region: pick(&self.region, &address.region),
+            postal_code: pick(&self.postal_code, &address.postal_code),
+            country: pick(&self.country, &address.country),
+        }
     }
 }
 

@@ -12,14 +12,6 @@ use uuid::Uuid;
 use crate::ObjectType;
 use crate::record::EventAction;
 
-/// The objects whose events webhooks (and the change feed) carry.
-pub const EVENT_OBJECTS: [ObjectType; 4] = [
-    ObjectType::Company,
-    ObjectType::Contact,
-    ObjectType::Product,
-    ObjectType::Order,
-];
-
 /// What a webhook subscribes to: `contact.created`, `contact.*`, or `*`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EventPattern {
@@ -36,7 +28,7 @@ impl EventPattern {
             });
         }
         let known = || {
-            EVENT_OBJECTS
+            crate::objects::event_objects()
                 .iter()
                 .map(|o| o.as_str())
                 .collect::<Vec<_>>()
@@ -48,7 +40,7 @@ impl EventPattern {
         let object = object
             .parse::<ObjectType>()
             .ok()
-            .filter(|o| EVENT_OBJECTS.contains(o))
+            .filter(|o| crate::objects::event_objects().contains(o))
             .ok_or_else(|| format!("`{object}` is not an object with events ({})", known()))?;
         let action = match action {
             "*" => None,

@@ -12,6 +12,7 @@ use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use rapport_domain::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa::openapi::{Content, Ref, Response, ResponseBuilder};
 
 use crate::request_id;
 
@@ -60,7 +61,7 @@ macro_rules! error_codes {
                     fn response() -> (&'r str, utoipa::openapi::RefOr<utoipa::openapi::Response>) {
                         (
                             stringify!($variant),
-                            utoipa::openapi::RefOr::T(crate::openapi::problem_response(
+                            utoipa::openapi::RefOr::T(super::problem_response(
                                 super::ErrorCode::$variant,
                             )),
                         )
@@ -509,6 +510,40 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+/// The documented response of one error code.
+pub fn problem_response(code: ErrorCode) -> Response {
+    let mut builder = ResponseBuilder::new()
+        .description(format!("{}: {}", code.title(), code.when()))
+        .content(
+            PROBLEM_JSON,
+            Content::new(Some(Ref::from_schema_name("Problem"))),
+        )
+        .header_ref("X-Request-Id", header_ref("X-Request-Id"));
+    match code {
+        ErrorCode::MethodNotAllowed => builder = builder.header_ref("Allow", header_ref("Allow")),
+        ErrorCode::RateLimited => {
+            for name in [
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ] {
+                builder = builder.header_ref(name, header_ref(name));
+            }
+        }
+        ErrorCode::ServiceUnavailable | ErrorCode::ServerBusy => {
+            builder = builder.header_ref("Retry-After", header_ref("Retry-After"));
+        }
+        _ => {}
+    }
+    builder.build()
+}
+
+/// A reference to a header of the document's components (`#/components/headers/ETag`).
+pub(crate) fn header_ref(name: &str) -> Ref {
+    Ref::new(format!("#/components/headers/{name}"))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rapport_domain::custom_field::{CustomFieldDef, FieldType};
 use rapport_domain::import::{ClaimedImport, ImportChunk, ImportJob, ImportRowError};
+use rapport_domain::kit::{FieldKind, FieldSpec};
 use rapport_domain::page::PageRequest;
 use rapport_domain::write::{IdProperty, WriteRow};
 use rapport_domain::{AuthContext, ObjectType, Store, StoreError};
@@ -20,14 +21,6 @@ use crate::routes::products::ProductResource;
 use crate::routes::records::too_many;
 use crate::routes::writes::{self, Resource};
 use crate::storable;
-
-/// The objects a CSV can hold.
-pub const IMPORT_OBJECTS: [ObjectType; 4] = [
-    ObjectType::Company,
-    ObjectType::Contact,
-    ObjectType::Product,
-    ObjectType::Order,
-];
 
 /// Most records in one file.
 pub const MAX_ROWS: i64 = 1_000_000;
@@ -54,90 +47,53 @@ enum Kind {
     Money,
 }
 
-const ADDRESS: [&str; 5] = [
-    "address.street",
-    "address.city",
-    "address.region",
-    "address.postal_code",
-    "address.country",
-];
-
-fn standard_fields(object: ObjectType) -> Vec<(&'static str, Kind)> {
-    use Kind::*;
-    let mut fields: Vec<(&'static str, Kind)> = match object {
-        ObjectType::Contact => vec![
-            ("first_name", Text),
-            ("last_name", Text),
-            ("email", Text),
-            ("emails", List),
-            ("phones", Phones),
-            ("title", Text),
-            ("company_id", Text),
-            ("company_external_id", Text),
-            ("lifecycle_stage", Text),
-            ("lead_source", Text),
-            ("owner_id", Text),
-            ("language", Text),
-            ("timezone", Text),
-            ("consent.email", Consent),
-            ("consent.sms", Consent),
-            ("consent.phone", Consent),
-            ("external_id", Text),
-            ("tags", List),
-        ],
-        ObjectType::Company => vec![
-            ("name", Text),
-            ("domain", Text),
-            ("industry", Text),
-            ("employee_count", Integer),
-            ("annual_revenue_minor", Integer),
-            ("currency", Text),
-            ("phone", Text),
-            ("website", Text),
-            ("parent_company_id", Text),
-            ("parent_external_id", Text),
-            ("tier", Text),
-            ("lifecycle_stage", Text),
-            ("owner_id", Text),
-            ("source", Text),
-            ("external_id", Text),
-            ("tags", List),
-        ],
-        ObjectType::Product => vec![
-            ("sku", Text),
-            ("name", Text),
-            ("description", Text),
-            ("category", Text),
-            ("unit_price_minor", Integer),
-            ("currency", Text),
-            ("warranty_months", Integer),
-            ("active", Boolean),
-            ("external_id", Text),
-        ],
-        ObjectType::Order => vec![
-            ("number", Text),
-            ("external_id", Text),
-            ("contact_id", Text),
-            ("contact_external_id", Text),
-            ("contact_email", Text),
-            ("company_id", Text),
-            ("company_external_id", Text),
-            ("status", Text),
-            ("ordered_at", Text),
-            ("currency", Text),
-            ("total_minor", Integer),
-            ("line.product_id", Text),
-            ("line.sku", Text),
-            ("line.quantity", Integer),
-            ("line.unit_price_minor", Integer),
-            ("line.discount_minor", Integer),
-        ],
-        _ => Vec::new(),
-    };
-    if matches!(object, ObjectType::Contact | ObjectType::Company) {
-        fields.extend(ADDRESS.iter().map(|f| (*f, Kind::Text)));
+/// The columns an import may fill for an object's standard fields, and how each cell is
+/// read: read from the object's declaration (writable fields, their other names, one column
+/// per address line, consent channel and line field).
+fn standard_fields(object: ObjectType) -> Vec<(String, Kind)> {
+    let mut columns = Vec::new();
+    if let Some(spec) = rapport_domain::objects::spec(object) {
+        for field in spec.fields.iter().filter(|f| !f.read_only) {
+            field_columns(field, "", &mut columns);
+        }
     }
-    fields
+    columns
+}
+
+fn field_columns(field: &FieldSpec, prefix: &str, columns: &mut Vec<(String, Kind)>) {
+    let name = format!("{prefix}{}", field.name);
+    match field.kind {
+        FieldKind::Address | FieldKind::Consent => {
+            let kind = if field.kind == FieldKind::Consent {
+                Kind::Consent
+            } else {
+                Kind::Text
+            };
+            columns.extend(field.columns().into_iter().map(|column| (column, kind)));
+        }
+        FieldKind::Lines(line) => {
+            for part in line {
+                // One line per row: `line.sku`, `line.quantity`…
+                field_columns(part, "line.", columns);
+            }
+        }
+        kind => {
+            let read_as = match kind {
+                FieldKind::Integer { .. } | FieldKind::Money => Kind::Integer,
+                FieldKind::Boolean => Kind::Boolean,
+                FieldKind::Emails | FieldKind::Tags => Kind::List,
+                FieldKind::Phones => Kind::Phones,
+                _ => Kind::Text,
+            };
+            columns.push((name, read_as));
+        }
+    }
+    columns.extend(
+        field
+            .also_by
+            .iter()
+            .map(|other| (format!("{prefix}{other}"), Kind::Text)),
+    );
 }
 
 fn custom_kind(def: &CustomFieldDef) -> Kind {
@@ -166,7 +122,7 @@ fn kind_of(
     }
     standard_fields(object)
         .into_iter()
-        .find(|(name, _)| *name == field)
+        .find(|(name, _)| name == field)
         .map(|(_, kind)| kind)
 }
 

@@ -10,10 +10,10 @@ use utoipa::openapi::header::{Header, HeaderBuilder};
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
+use utoipa::openapi::{Ref, RefOr};
 use utoipa_actix_web::AppExt;
 
-use crate::error::{ErrorCode, FieldError, PROBLEM_JSON, Problem};
+use crate::error::{ErrorCode, FieldError, Problem, header_ref, problem_response};
 
 mod create_rules;
 
@@ -68,45 +68,21 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document
 }
 
+/// The document as `GET /openapi.json` serves it, with the route table 405 answers read.
+pub fn served() -> crate::state::ServedDocument {
+    let document = document();
+    crate::state::ServedDocument {
+        routes: crate::fallback::RouteTable::from_document(&document),
+        json: to_json(&document).into(),
+    }
+}
+
 /// Pretty JSON with a final newline, byte for byte what is committed.
 pub fn to_json(document: &utoipa::openapi::OpenApi) -> String {
     let mut text = serde_json::to_string_pretty(document)
         .unwrap_or_else(|e| format!("{{\"error\": \"cannot serialise the document: {e}\"}}"));
     text.push('\n');
     text
-}
-
-/// The documented response of one error code.
-pub fn problem_response(code: ErrorCode) -> Response {
-    let mut builder = ResponseBuilder::new()
-        .description(format!("{}: {}", code.title(), code.when()))
-        .content(
-            PROBLEM_JSON,
-            Content::new(Some(Ref::from_schema_name("Problem"))),
-        )
-        .header_ref("X-Request-Id", header_ref("X-Request-Id"));
-    match code {
-        ErrorCode::MethodNotAllowed => builder = builder.header_ref("Allow", header_ref("Allow")),
-        ErrorCode::RateLimited => {
-            for name in [
-                "Retry-After",
-                "RateLimit-Limit",
-                "RateLimit-Remaining",
-                "RateLimit-Reset",
-            ] {
-                builder = builder.header_ref(name, header_ref(name));
-            }
-        }
-        ErrorCode::ServiceUnavailable | ErrorCode::ServerBusy => {
-            builder = builder.header_ref("Retry-After", header_ref("Retry-After"));
-        }
-        _ => {}
-    }
-    builder.build()
-}
-
-fn header_ref(name: &str) -> Ref {
-    Ref::new(format!("#/components/headers/{name}"))
 }
 
 fn integer_header(description: &str) -> Header {
@@ -450,6 +426,7 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
+    use crate::error::PROBLEM_JSON;
 
     #[test]
     fn every_operation_has_summary_tags_security_an_error_response_and_a_unique_id() {

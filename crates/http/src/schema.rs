@@ -102,13 +102,13 @@ macro_rules! string_schema {
 string_schema!(
     /// An object whose records carry custom fields.
     CustomFieldObject {
-        enum_values(rapport_domain::custom_field::CUSTOM_OBJECTS.iter().map(|o| o.as_str()))
+        enum_values(rapport_domain::objects::custom_field_objects().iter().map(|o| o.as_str()))
     }
 );
 string_schema!(
     /// An object whose records CSV imports write.
     ImportObject {
-        enum_values(crate::import::IMPORT_OBJECTS.iter().map(|o| o.as_str()))
+        enum_values(rapport_domain::objects::import_objects().iter().map(|o| o.as_str()))
     }
 );
 string_schema!(

@@ -11,7 +11,6 @@ use rapport_domain::webhook::target::TargetPolicy;
 use crate::client_ip::TrustedProxies;
 use crate::fallback::RouteTable;
 use crate::metrics::Metrics;
-use crate::openapi;
 use crate::passwords::{PasswordWork, PasswordWorkSettings};
 use crate::ratelimit::{RateLimiter, RejectedKeys};
 
@@ -108,11 +107,25 @@ pub struct AppState {
     pub routes: RouteTable,
 }
 
+/// The OpenAPI document as served, and the routes it lists.
+pub struct ServedDocument {
+    pub json: Bytes,
+    pub routes: RouteTable,
+}
+
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, settings: HttpSettings, tokens: Tokens) -> Self {
-        let document = openapi::document();
-        let routes = RouteTable::from_document(&document);
-        let openapi_json = Bytes::from(openapi::to_json(&document));
+    /// `document` is what `GET /openapi.json` serves and what answers 405 (see
+    /// [`crate::openapi::served`]); the state is built below the routes and the document.
+    pub fn new(
+        store: Arc<dyn Store>,
+        settings: HttpSettings,
+        tokens: Tokens,
+        document: ServedDocument,
+    ) -> Self {
+        let ServedDocument {
+            json: openapi_json,
+            routes,
+        } = document;
         AppState {
             store,
             limiter: RateLimiter::new(settings.rate_limit_per_minute),

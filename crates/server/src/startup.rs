@@ -84,7 +84,12 @@ impl Application {
             )?,
             crate::imports::spawn(shared.clone(), config.imports),
         ];
-        let state = web::Data::new(AppState::new(shared, settings, tokens));
+        let state = web::Data::new(AppState::new(
+            shared,
+            settings,
+            tokens,
+            rapport_http::openapi::served(),
+        ));
         let server = HttpServer::new(move || rapport_http::app(state.clone()))
             .workers(config.workers)
             .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)

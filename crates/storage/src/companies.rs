@@ -19,9 +19,10 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::SqlStore;
-use crate::contacts::{CONTACTS, Written, check_merge_ids, deleted_changes};
+use crate::contacts::CONTACTS;
 use crate::events::NewEvent;
 use crate::records::{Plan, RelationSpec, Spec, cursor};
+use crate::records::{Written, check_merge_ids, deleted_changes};
 use crate::rows::now;
 
 fn column(field: &str) -> Option<&'static str> {

@@ -8,7 +8,7 @@ use rapport_domain::custom_field;
 use rapport_domain::page::{Page, PageRequest};
 use rapport_domain::query::{SortKey, Target};
 use rapport_domain::record::{
-    self, Duplicate, DuplicateReason, EventAction, MAX_MERGE_DUPLICATES, MergeOutcome, RecordEvent,
+    self, Duplicate, DuplicateReason, EventAction, MergeOutcome, RecordEvent,
 };
 use rapport_domain::store::{ContactStore, ListRequest};
 use rapport_domain::values::{
@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::SqlStore;
 use crate::events::NewEvent;
-use crate::records::{Plan, RelationSpec, Spec, cursor};
+use crate::records::{Plan, RelationSpec, Spec, Written, check_merge_ids, cursor, deleted_changes};
 use crate::rows::now;
 
 fn column(field: &str) -> Option<&'static str> {
@@ -254,11 +254,6 @@ impl TryFrom<ContactRow> for Contact {
     }
 }
 
-/// Merged contacts keep their row; this says where they went.
-pub(crate) fn merged_into(row: &ContactRow) -> Option<Uuid> {
-    row.merged_into
-}
-
 fn contacts(rows: Vec<ContactRow>) -> Result<Vec<Contact>, StoreError> {
     rows.into_iter().map(Contact::try_from).collect()
 }
@@ -398,13 +393,6 @@ pub(crate) struct Planned {
     pub changes: record::Changes,
 }
 
-/// A batch's outcomes, and whether its transaction should commit (not when all_or_none
-/// failed).
-pub(crate) struct Written {
-    pub outcomes: Vec<RowOutcome>,
-    pub commit: bool,
-}
-
 pub(crate) enum Decision {
     Write(Box<Planned>),
     Unchanged(Uuid),
@@ -489,7 +477,7 @@ per_backend! {
             sql::push_lock_rows(&mut qb);
             let found: Vec<ContactRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
             for row in found {
-                if let Some(into) = merged_into(&row) {
+                if let Some(into) = row.merged_into {
                     merged.insert(row.id, into);
                 }
                 existing.push(Contact::try_from(row)?);
@@ -1073,7 +1061,7 @@ impl ContactStore for SqlStore {
             let Some(current) = current else {
                 return Err(StoreError::NotFound.into());
             };
-            if let Some(into) = merged_into(&current) {
+            if let Some(into) = current.merged_into {
                 return Err(StoreError::Merged { into }.into());
             }
             let current = Contact::try_from(current)?;
@@ -1364,54 +1352,3 @@ impl ContactStore for SqlStore {
 /// The tables whose rows point at a contact, repointed to the primary of a merge. Every
 /// object that references contacts joins this list.
 const CONTACT_REFERENCES: &[(&str, &str)] = &[("orders", "contact_id")];
-
-pub(crate) fn check_merge_ids(primary: Uuid, duplicates: &[Uuid]) -> Result<(), StoreError> {
-    let mut issues = Vec::new();
-    if duplicates.is_empty() || duplicates.len() > MAX_MERGE_DUPLICATES {
-        issues.push(FieldIssue::new(
-            "duplicate_ids",
-            "invalid_value",
-            format!("must name 1 to {MAX_MERGE_DUPLICATES} records"),
-        ));
-    }
-    if duplicates.contains(&primary) {
-        issues.push(FieldIssue::new(
-            "duplicate_ids",
-            "invalid_value",
-            "must not include primary_id",
-        ));
-    }
-    let mut sorted = duplicates.to_vec();
-    sorted.sort();
-    sorted.dedup();
-    if sorted.len() != duplicates.len() {
-        issues.push(FieldIssue::new(
-            "duplicate_ids",
-            "invalid_value",
-            "lists a record twice",
-        ));
-    }
-    if issues.is_empty() {
-        Ok(())
-    } else {
-        Err(StoreError::Invalid(issues))
-    }
-}
-
-pub(crate) fn deleted_changes(
-    old: Option<DateTime<Utc>>,
-    new: Option<DateTime<Utc>>,
-) -> record::Changes {
-    let time = |t: Option<DateTime<Utc>>| {
-        t.map_or(Value::Null, |t| {
-            Value::from(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-        })
-    };
-    record::Changes::from([(
-        "deleted_at".to_owned(),
-        record::Change {
-            old: time(old),
-            new: time(new),
-        },
-    )])
-}

@@ -51,13 +51,10 @@ pub(crate) const CUSTOM_FIELD_SORT: &str = "id";
 
 /// The table of an object that carries custom values.
 pub(crate) fn table_of(object: ObjectType) -> Option<&'static str> {
-    match object {
-        ObjectType::Contact => Some("contacts"),
-        ObjectType::Company => Some("companies"),
-        ObjectType::Product => Some("products"),
-        ObjectType::Order => Some("orders"),
-        _ => None,
-    }
+    let spec = rapport_domain::objects::spec(object)?;
+    spec.capabilities
+        .custom_fields
+        .then_some(spec.table.as_ref())
 }
 
 #[derive(sqlx::FromRow)]

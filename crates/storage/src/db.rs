@@ -102,7 +102,7 @@ macro_rules! write_retrying {
             let $at = $crate::rows::now();
             let result = on_db!(&$store.db, write, |pool, $sql| {
                 let mut $tx = pool.begin().await?;
-                let written: $crate::contacts::Written = $body;
+                let written: $crate::records::Written = $body;
                 if written.commit {
                     // An import's progress commits with its rows.
                     if let Some(chunk) = &$ctx.import {

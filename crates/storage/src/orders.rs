@@ -20,8 +20,8 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::SqlStore;
-use crate::contacts::Written;
 use crate::events::NewEvent;
+use crate::records::Written;
 use crate::records::{Plan, RelationSpec, Spec, cursor};
 
 fn column(field: &str) -> Option<&'static str> {
@@ -687,7 +687,7 @@ per_backend! {
                     let after = Order { data: data.clone(), custom: custom.clone(), ..before.clone() };
                     let mut changes = record::diff(&before.fields(), &after.fields());
                     if revive {
-                        changes.extend(crate::contacts::deleted_changes(before.deleted_at, None));
+                        changes.extend(crate::records::deleted_changes(before.deleted_at, None));
                     }
                     changes
                 }
@@ -918,7 +918,7 @@ impl OrderStore for SqlStore {
                 &current.data.company_id.into_iter().collect::<Vec<_>>(),
             )
             .await?;
-            let changes = crate::contacts::deleted_changes(current.deleted_at, None);
+            let changes = crate::records::deleted_changes(current.deleted_at, None);
             sql::append_events(
                 &mut tx,
                 ctx,

@@ -17,9 +17,9 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::SqlStore;
-use crate::contacts::{Written, deleted_changes};
 use crate::events::NewEvent;
 use crate::records::{Plan, Spec, cursor};
+use crate::records::{Written, deleted_changes};
 
 fn column(field: &str) -> Option<&'static str> {
     Some(match field {

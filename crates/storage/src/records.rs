@@ -22,6 +22,9 @@ use crate::error::DbError;
 
 #[cfg(test)]
 mod properties;
+mod written;
+
+pub(crate) use written::{Written, check_merge_ids, deleted_changes};
 
 /// How one object is stored.
 pub(crate) struct Spec {
@@ -946,7 +949,7 @@ per_backend! {
         targets: &[RowTarget],
         all_or_none: bool,
         at: DateTime<Utc>,
-    ) -> Result<crate::contacts::Written, DbError> {
+    ) -> Result<crate::records::Written, DbError> {
         use std::collections::HashMap;
         // Find every target's record among the live, visible ones.
         let mut found: Vec<Result<(Uuid, Option<i64>), StoreError>> = Vec::with_capacity(targets.len());
@@ -1001,7 +1004,7 @@ per_backend! {
                 .into_iter()
                 .map(|f| RowOutcome::error(f.err().unwrap_or(StoreError::NotApplied)))
                 .collect();
-            return Ok(crate::contacts::Written { outcomes, commit: false });
+            return Ok(crate::records::Written { outcomes, commit: false });
         }
         let ids: Vec<Uuid> = found.iter().filter_map(|f| f.as_ref().ok().map(|(id, _)| *id)).collect();
         for chunk in ids.chunks(500) {
@@ -1031,7 +1034,7 @@ per_backend! {
                 Err(error) => RowOutcome::error(error),
             })
             .collect();
-        Ok(crate::contacts::Written { outcomes, commit: true })
+        Ok(crate::records::Written { outcomes, commit: true })
     }
 
     /// Locks the records a batch delete found (in id order, see [`push_lock_rows`]) and

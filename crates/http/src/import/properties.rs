@@ -9,6 +9,7 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use rapport_domain::access::OrganizationSettings;
 use rapport_domain::import::{ImportCounts, ImportStatus};
+use rapport_domain::objects::import_objects;
 use rapport_domain::{Credential, Role};
 use uuid::Uuid;
 
@@ -65,9 +66,9 @@ fn fields_of(object: ObjectType) -> Vec<String> {
 
 /// Column names: every field any object takes, custom ones, and a few that are no field.
 fn column_names() -> Vec<String> {
-    let mut names: Vec<String> = IMPORT_OBJECTS
-        .iter()
-        .flat_map(|o| standard_fields(*o))
+    let mut names: Vec<String> = import_objects()
+        .into_iter()
+        .flat_map(standard_fields)
         .map(|(name, _)| name.to_owned())
         .collect();
     names.sort();
@@ -191,7 +192,7 @@ fn upload() -> impl Strategy<Value = Upload> {
             1 => prop::collection::vec(any::<u8>(), 0..200),
         ]
     };
-    select(IMPORT_OBJECTS.to_vec())
+    select(import_objects())
         .prop_flat_map(move |object| {
             (
                 Just(object),

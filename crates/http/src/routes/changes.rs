@@ -28,14 +28,6 @@ pub fn configure(config: &mut ServiceConfig) {
     config.service(list_changes);
 }
 
-/// The objects whose changes the feed carries.
-pub const FEED_OBJECTS: [ObjectType; 4] = [
-    ObjectType::Company,
-    ObjectType::Contact,
-    ObjectType::Product,
-    ObjectType::Order,
-];
-
 /// Who made a change: the API key when one was used, else the user.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Origin {
@@ -138,9 +130,14 @@ fn parse_params(
     if let Some(list) = &params.objects {
         for name in list.split(',').map(str::trim) {
             match name.parse::<ObjectType>() {
-                Ok(object) if FEED_OBJECTS.contains(&object) => objects.push(object),
+                Ok(object) if rapport_domain::objects::event_objects().contains(&object) => {
+                    objects.push(object)
+                }
                 _ => {
-                    let known: Vec<&str> = FEED_OBJECTS.iter().map(|o| o.as_str()).collect();
+                    let known: Vec<&str> = rapport_domain::objects::event_objects()
+                        .iter()
+                        .map(|o| o.as_str())
+                        .collect();
                     check.push(FieldError::new(
                         "objects",
                         "invalid_value",
@@ -152,7 +149,7 @@ fn parse_params(
     }
     check.finish()?;
     if objects.is_empty() {
-        objects = FEED_OBJECTS
+        objects = rapport_domain::objects::event_objects()
             .into_iter()
             .filter(|o| check_read(ctx, *o).is_ok())
             .collect();

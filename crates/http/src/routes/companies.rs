@@ -45,8 +45,7 @@ pub fn configure(config: &mut ServiceConfig) {
 
 crate::resource!(CompanyResource {
     object: Company,
-    path: "companies",
-    id_properties: [Id, ExternalId, Domain],
+    spec: company,
     input: CompanyInput,
     patch: CompanyPatch,
     record: Company,

@@ -46,8 +46,7 @@ pub fn configure(config: &mut ServiceConfig) {
 
 crate::resource!(ContactResource {
     object: Contact,
-    path: "contacts",
-    id_properties: [Id, ExternalId, Email],
+    spec: contact,
     input: ContactInput,
     patch: ContactPatch,
     record: Contact,

@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use rapport_domain::ObjectType;
 use rapport_domain::custom_field::{
-    self, CUSTOM_OBJECTS, CustomFieldDef, CustomFieldPatch, FieldType, NewCustomField,
+    self, CustomFieldDef, CustomFieldPatch, FieldType, NewCustomField,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -163,8 +163,9 @@ async fn create_custom_field(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
     let mut check = Check::new();
-    if !CUSTOM_OBJECTS.contains(&body.object) {
-        let known: Vec<&str> = CUSTOM_OBJECTS.iter().map(|o| o.as_str()).collect();
+    let custom_objects = rapport_domain::objects::custom_field_objects();
+    if !custom_objects.contains(&body.object) {
+        let known: Vec<&str> = custom_objects.iter().map(|o| o.as_str()).collect();
         check.push(FieldError::new(
             "object",
             "invalid_value",

@@ -82,104 +82,6 @@ fn split_query<F: DeserializeOwned>(query: &str) -> Result<(ExportFormat, ListQu
     Ok((format, parse_list(&rest.finish())?))
 }
 
-/// The columns of an object's CSV, before its custom fields.
-fn columns(object: ObjectType) -> &'static [&'static str] {
-    match object {
-        ObjectType::Contact => &[
-            "id",
-            "external_id",
-            "first_name",
-            "last_name",
-            "email",
-            "emails",
-            "phones",
-            "title",
-            "company_id",
-            "lifecycle_stage",
-            "lead_source",
-            "owner_id",
-            "language",
-            "timezone",
-            "address.street",
-            "address.city",
-            "address.region",
-            "address.postal_code",
-            "address.country",
-            "consent.email",
-            "consent.sms",
-            "consent.phone",
-            "tags",
-            "first_order_at",
-            "last_order_at",
-            "order_count",
-            "revenue_minor",
-            "version",
-            "created_at",
-            "updated_at",
-        ],
-        ObjectType::Company => &[
-            "id",
-            "external_id",
-            "name",
-            "domain",
-            "industry",
-            "employee_count",
-            "annual_revenue_minor",
-            "currency",
-            "phone",
-            "website",
-            "address.street",
-            "address.city",
-            "address.region",
-            "address.postal_code",
-            "address.country",
-            "parent_company_id",
-            "tier",
-            "lifecycle_stage",
-            "owner_id",
-            "source",
-            "tags",
-            "first_order_at",
-            "last_order_at",
-            "order_count",
-            "revenue_minor",
-            "version",
-            "created_at",
-            "updated_at",
-        ],
-        ObjectType::Product => &[
-            "id",
-            "external_id",
-            "sku",
-            "name",
-            "description",
-            "category",
-            "unit_price_minor",
-            "currency",
-            "warranty_months",
-            "active",
-            "version",
-            "created_at",
-            "updated_at",
-        ],
-        _ => &[
-            "id",
-            "external_id",
-            "number",
-            "contact_id",
-            "company_id",
-            "status",
-            "ordered_at",
-            "currency",
-            "total_minor",
-            "lines",
-            "version",
-            "created_at",
-            "updated_at",
-        ],
-    }
-}
-
 /// A record's value at a dotted path, as CSV text. Text that a spreadsheet would run as a
 /// formula gets a leading `'` (see [`formula`]); numbers, booleans and nested JSON are written
 /// as they are.
@@ -254,7 +156,9 @@ async fn export<R: Resource>(
     mut request: ListRequest,
 ) -> Result<HttpResponse, ApiError> {
     check(&ctx, Action::Read, ObjectType::Export)?;
-    let mut header: Vec<String> = columns(R::OBJECT).iter().map(|c| (*c).to_owned()).collect();
+    let mut header: Vec<String> = rapport_domain::objects::spec(R::OBJECT)
+        .map(|spec| spec.export_columns())
+        .unwrap_or_default();
     let custom = definitions(state.store.as_ref(), &ctx, R::OBJECT).await?;
     header.extend(custom.iter().map(|d| format!("custom.{}", d.key)));
     request.page.limit = PAGE;
@@ -316,7 +220,7 @@ async fn export<R: Resource>(
         .insert_header((header::CONTENT_TYPE, content_type))
         .insert_header((
             header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{}.{extension}\"", R::PATH),
+            format!("attachment; filename=\"{}.{extension}\"", R::SPEC.plural),
         ))
         .streaming(body))
 }

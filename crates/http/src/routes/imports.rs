@@ -9,6 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use rapport_domain::import::{ImportJob, ImportRowError, ImportStatus, NewImport};
+use rapport_domain::objects;
 use rapport_domain::write::IdProperty;
 use rapport_domain::{Action, AuthContext, ObjectType};
 use serde::{Deserialize, Serialize};
@@ -19,7 +20,7 @@ use uuid::Uuid;
 use crate::auth::{Create, Read, Require, check, obj};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::parse_json;
-use crate::import::{IMPORT_OBJECTS, check_mapping, decode, definitions, inspect};
+use crate::import::{check_mapping, decode, definitions, inspect};
 use crate::list::{ListQuery, NoFilter, PageParams};
 use crate::state::AppState;
 use crate::storable;
@@ -278,7 +279,7 @@ async fn read_multipart(
 
 fn import_object(text: Option<&str>) -> Result<ObjectType, ApiError> {
     let known = || {
-        IMPORT_OBJECTS
+        objects::import_objects()
             .iter()
             .map(|o| o.as_str())
             .collect::<Vec<_>>()
@@ -293,7 +294,7 @@ fn import_object(text: Option<&str>) -> Result<ObjectType, ApiError> {
     })?;
     text.parse::<ObjectType>()
         .ok()
-        .filter(|o| IMPORT_OBJECTS.contains(o))
+        .filter(|o| objects::import_objects().contains(o))
         .ok_or_else(|| {
             ApiError::invalid(
                 "object",
@@ -304,13 +305,7 @@ fn import_object(text: Option<&str>) -> Result<ObjectType, ApiError> {
 }
 
 fn allowed_id_property(object: ObjectType, property: IdProperty) -> Result<(), ApiError> {
-    let allowed: &[IdProperty] = match object {
-        ObjectType::Contact => &[IdProperty::Id, IdProperty::ExternalId, IdProperty::Email],
-        ObjectType::Company => &[IdProperty::Id, IdProperty::ExternalId, IdProperty::Domain],
-        ObjectType::Product => &[IdProperty::Id, IdProperty::ExternalId, IdProperty::Sku],
-        _ => &[IdProperty::Id, IdProperty::ExternalId, IdProperty::Number],
-    };
-    if allowed.contains(&property) {
+    if objects::spec(object).is_some_and(|spec| spec.found_by(property)) {
         Ok(())
     } else {
         Err(ApiError::invalid(

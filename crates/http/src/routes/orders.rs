@@ -283,8 +283,7 @@ impl OrderInput {
 
 crate::resource!(OrderResource {
     object: Order,
-    path: "orders",
-    id_properties: [Id, ExternalId, Number],
+    spec: order,
     input: OrderInput,
     patch: OrderPatch,
     record: Order,

@@ -177,8 +177,7 @@ impl ProductInput {
 
 crate::resource!(ProductResource {
     object: Product,
-    path: "products",
-    id_properties: [Id, ExternalId, Sku],
+    spec: product,
     input: ProductInput,
     patch: ProductPatch,
     record: Product,

@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use rapport_domain::contact::{AddressPatch, ConsentChange, MAX_PHONES};
+use rapport_domain::contact::{ConsentChange, MAX_PHONES};
 use rapport_domain::custom_field::MAX_FIELDS_PER_OBJECT;
 use rapport_domain::page::{Cursor, MAX_LIMIT, PageRequest};
 use rapport_domain::query::{FieldPath, Node, Op, RawCondition, RawFilter, parse_filter};
 use rapport_domain::record::{Change, DuplicateReason, EventAction, RecordEvent};
 use rapport_domain::store::ListRequest;
+use rapport_domain::values::AddressPatch;
 use rapport_domain::values::{
     self, Address, Channel, ChannelConsent, Consent, ConsentStatus, Phone, PhoneKind,
 };

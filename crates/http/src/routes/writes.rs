@@ -23,10 +23,9 @@ use crate::state::AppState;
 #[async_trait]
 pub trait Resource: 'static {
     const OBJECT: ObjectType;
-    /// The collection's path under `/v1`: `contacts`.
-    const PATH: &'static str;
-    /// The properties a batch may find records by.
-    const ID_PROPERTIES: &'static [IdProperty];
+    /// Its declaration: the collection's path under `/v1` (`contacts`), the properties a
+    /// batch may find records by.
+    const SPEC: &'static rapport_domain::kit::ObjectSpec;
     type Input: DeserializeOwned;
     type Patch: Send + 'static;
     type Record: Send;
@@ -71,8 +70,7 @@ pub trait Resource: 'static {
 macro_rules! resource {
     ($name:ident {
         object: $object:ident,
-        path: $path:literal,
-        id_properties: [$($property:ident),*],
+        spec: $spec:ident,
         input: $input:ty,
         patch: $patch:ty,
         record: $record:ty,
@@ -85,9 +83,8 @@ macro_rules! resource {
         #[async_trait::async_trait]
         impl $crate::routes::writes::Resource for $name {
             const OBJECT: rapport_domain::ObjectType = rapport_domain::ObjectType::$object;
-            const PATH: &'static str = $path;
-            const ID_PROPERTIES: &'static [rapport_domain::write::IdProperty] =
-                &[$(rapport_domain::write::IdProperty::$property),*];
+            const SPEC: &'static rapport_domain::kit::ObjectSpec =
+                &rapport_domain::objects::$spec::SPEC;
             type Input = $input;
             type Patch = $patch;
             type Record = $record;
@@ -97,7 +94,10 @@ macro_rules! resource {
                 input: &$input,
                 ctx: &rapport_domain::AuthContext,
             ) -> Result<$patch, $crate::error::ApiError> {
-                let to_patch: fn(&$input, &rapport_domain::AuthContext) -> Result<$patch, $crate::error::ApiError> = $to_patch;
+                let to_patch: fn(
+                    &$input,
+                    &rapport_domain::AuthContext,
+                ) -> Result<$patch, $crate::error::ApiError> = $to_patch;
                 to_patch(input, ctx)
             }
 
@@ -291,7 +291,7 @@ macro_rules! integration_routes {
 }
 
 fn location<R: Resource>(id: Uuid) -> String {
-    format!("/v1/{}/{id}", R::PATH)
+    format!("/v1/{}/{id}", R::SPEC.plural)
 }
 
 /// Writes one row and answers its outcome, or its error as the request's.
@@ -493,8 +493,8 @@ fn row_result(index: usize, outcome: RowOutcome) -> BatchRowResult {
 }
 
 fn check_batch<R: Resource>(property: IdProperty, records: &[Value]) -> Result<(), ApiError> {
-    if !R::ID_PROPERTIES.contains(&property) {
-        let known: Vec<&str> = R::ID_PROPERTIES.iter().map(|p| p.as_str()).collect();
+    if !R::SPEC.found_by(property) {
+        let known: Vec<&str> = R::SPEC.natural_keys.iter().map(|p| p.as_str()).collect();
         return Err(ApiError::invalid(
             "id_property",
             "invalid_value",

@@ -1,0 +1,218 @@
+//! The object kit's vocabulary: what an object declaration says about an object and its
+//! fields. A declaration is data — an [`ObjectSpec`] value — and every generic part of
+//! Rapport (routes, feed, webhooks, custom fields, import, export) reads it through the
+//! registry in [`crate::objects`] instead of keeping a list of objects of its own.
+//!
+//! Text is `Cow<'static, str>` and lists `Cow<'static, [T]>`: the built-in objects are
+//! `static` declarations borrowing their text, and objects an organization defines at run
+//! time can own theirs, with no second kind of spec.
+
+use std::borrow::Cow;
+
+use crate::ObjectType;
+use crate::write::IdProperty;
+
+/// One object: its names, its fields, how its records are found, and what it can do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectSpec {
+    pub object: ObjectType,
+    /// The plural of its paths (`/v1/products`).
+    pub plural: Cow<'static, str>,
+    /// Its table (and the prefix of its indexes).
+    pub table: Cow<'static, str>,
+    /// Its standard fields, in the order exports write them.
+    pub fields: Cow<'static, [FieldSpec]>,
+    /// What a write may find an existing record by (`id_property` of upserts and imports),
+    /// `id` first.
+    pub natural_keys: Cow<'static, [IdProperty]>,
+    pub capabilities: Capabilities,
+}
+
+/// What an object does beyond create, read, update and delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Records have an owner, and record visibility applies.
+    pub owned: bool,
+    /// Records carry `custom` values defined per organization.
+    pub custom_fields: bool,
+    /// Its changes are in the change feed and webhooks may subscribe to them.
+    pub events: bool,
+    /// Records can be written from a CSV (`POST /v1/imports`).
+    pub import: bool,
+    /// Records can be exported (`GET /v1/{plural}/export`).
+    pub export: bool,
+    /// Duplicates can be found and merged.
+    pub merge: bool,
+}
+
+/// A standard field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldSpec {
+    pub name: Cow<'static, str>,
+    pub kind: FieldKind,
+    /// Set by Rapport, never by a client (ids, versions, times, computed figures).
+    pub read_only: bool,
+    /// Written by exports (its columns, see [`FieldSpec::columns`]).
+    pub export: bool,
+    /// Other names a write may set it by — a body property or CSV column that finds the
+    /// referenced record another way (`company_external_id` for `company_id`).
+    pub also_by: Cow<'static, [Cow<'static, str>]>,
+}
+
+/// What a field holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    Id,
+    Text {
+        max_chars: usize,
+    },
+    Email,
+    /// A list of email addresses.
+    Emails,
+    Phone,
+    /// A list of phones with their kinds.
+    Phones,
+    Url,
+    /// An internet domain name, lower case (`acme.example`).
+    Domain,
+    /// A BCP 47 language tag (`zh-CN`).
+    Locale,
+    /// An IANA time zone (`Asia/Shanghai`).
+    TimeZone,
+    /// One of a closed set of values.
+    Enum(&'static [&'static str]),
+    Integer {
+        min: i64,
+        max: i64,
+    },
+    /// An amount in minor units (its currency is another field).
+    Money,
+    /// An ISO 4217 code.
+    Currency,
+    /// An ISO 3166-1 alpha-2 code.
+    Country,
+    Boolean,
+    Date,
+    Timestamp,
+    /// Another record, by id.
+    Reference(ObjectType),
+    Tags,
+    /// A postal address: `street`, `city`, `region`, `postal_code` and `country` lines.
+    Address,
+    /// Marketing consent per channel.
+    Consent,
+    /// A list of lines, each with these fields (an order's lines).
+    Lines(&'static [FieldSpec]),
+    /// The record's version, for If-Match.
+    Version,
+}
+
+/// The lines of an address, as its columns name them.
+pub const ADDRESS_LINES: &[&str] = &["street", "city", "region", "postal_code", "country"];
+/// The channels consent is kept for.
+pub const CONSENT_CHANNELS: &[&str] = &["email", "sms", "phone"];
+
+impl FieldSpec {
+    /// A field clients write.
+    pub const fn new(name: &'static str, kind: FieldKind) -> FieldSpec {
+        FieldSpec {
+            name: Cow::Borrowed(name),
+            kind,
+            read_only: false,
+            export: true,
+            also_by: Cow::Borrowed(&[]),
+        }
+    }
+
+    /// A reference to another record, which a write may also give by these other names
+    /// (see [`FieldSpec::also_by`]).
+    pub const fn reference(
+        name: &'static str,
+        object: ObjectType,
+        also_by: &'static [Cow<'static, str>],
+    ) -> FieldSpec {
+        FieldSpec {
+            name: Cow::Borrowed(name),
+            kind: FieldKind::Reference(object),
+            read_only: false,
+            export: true,
+            also_by: Cow::Borrowed(also_by),
+        }
+    }
+
+    /// A field only Rapport sets.
+    pub const fn read_only(name: &'static str, kind: FieldKind) -> FieldSpec {
+        FieldSpec {
+            name: Cow::Borrowed(name),
+            kind,
+            read_only: true,
+            export: true,
+            also_by: Cow::Borrowed(&[]),
+        }
+    }
+
+    /// Its columns in a CSV: one, or one per line of an address or channel of consent
+    /// (`address.city`, `consent.email`).
+    pub fn columns(&self) -> Vec<String> {
+        let nested = |parts: &[&str]| {
+            parts
+                .iter()
+                .map(|part| format!("{}.{part}", self.name))
+                .collect()
+        };
+        match self.kind {
+            FieldKind::Address => nested(ADDRESS_LINES),
+            FieldKind::Consent => nested(CONSENT_CHANNELS),
+            _ => vec![self.name.to_string()],
+        }
+    }
+}
+
+impl ObjectSpec {
+    /// The columns an export writes, before the organization's custom fields.
+    pub fn export_columns(&self) -> Vec<String> {
+        self.fields
+            .iter()
+            .filter(|field| field.export)
+            .flat_map(FieldSpec::columns)
+            .collect()
+    }
+
+    pub fn field(&self, name: &str) -> Option<&FieldSpec> {
+        self.fields.iter().find(|field| field.name == name)
+    }
+
+    /// Whether a write may find this object's records by `key`.
+    pub fn found_by(&self, key: IdProperty) -> bool {
+        self.natural_keys.contains(&key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_and_consent_export_one_column_per_line_and_channel() {
+        let address = FieldSpec::new("address", FieldKind::Address);
+        assert_eq!(
+            address.columns(),
+            [
+                "address.street",
+                "address.city",
+                "address.region",
+                "address.postal_code",
+                "address.country"
+            ]
+        );
+        let consent = FieldSpec::new("consent", FieldKind::Consent);
+        assert_eq!(
+            consent.columns(),
+            ["consent.email", "consent.sms", "consent.phone"]
+        );
+        assert_eq!(
+            FieldSpec::read_only("version", FieldKind::Version).columns(),
+            ["version"]
+        );
+    }
+}

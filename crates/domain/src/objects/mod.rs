@@ -1,0 +1,84 @@
+//! The registry: every object Rapport serves through the object kit, declared once, side by
+//! side. Generic code asks the registry — which objects carry custom fields, which are in the
+//! feed, which import and export, by what a write finds a record, which columns an export
+//! writes — and keeps no list of objects of its own. An object the registry lacks has none
+//! of these (and no `_ =>` arm gives it another object's behaviour).
+
+use crate::ObjectType;
+use crate::kit::ObjectSpec;
+
+pub mod company;
+pub mod contact;
+pub mod order;
+pub mod product;
+
+/// Every declared object, in the order documents list them.
+pub static REGISTRY: &[&ObjectSpec] =
+    &[&company::SPEC, &contact::SPEC, &product::SPEC, &order::SPEC];
+
+/// The declaration of `object`; None for what is not a declared object (users, webhooks…).
+pub fn spec(object: ObjectType) -> Option<&'static ObjectSpec> {
+    REGISTRY.iter().copied().find(|spec| spec.object == object)
+}
+
+/// The declared objects that have a capability, in registry order.
+pub fn with(capability: impl Fn(&ObjectSpec) -> bool) -> Vec<ObjectType> {
+    REGISTRY
+        .iter()
+        .filter(|spec| capability(spec))
+        .map(|spec| spec.object)
+        .collect()
+}
+
+/// The objects whose records carry `custom` values.
+pub fn custom_field_objects() -> Vec<ObjectType> {
+    with(|spec| spec.capabilities.custom_fields)
+}
+
+/// The objects whose changes the feed carries and webhooks deliver.
+pub fn event_objects() -> Vec<ObjectType> {
+    with(|spec| spec.capabilities.events)
+}
+
+/// The objects a CSV can hold.
+pub fn import_objects() -> Vec<ObjectType> {
+    with(|spec| spec.capabilities.import)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::write::IdProperty;
+
+    #[test]
+    fn each_object_is_declared_once_with_unique_paths_and_tables() {
+        let mut seen = std::collections::HashSet::new();
+        for spec in REGISTRY {
+            assert!(seen.insert(spec.object), "{} twice", spec.object);
+            assert_eq!(spec.natural_keys.first(), Some(&IdProperty::Id));
+            assert!(spec.natural_keys.contains(&IdProperty::ExternalId));
+            assert_eq!(
+                REGISTRY.iter().filter(|s| s.plural == spec.plural).count(),
+                1
+            );
+            assert_eq!(REGISTRY.iter().filter(|s| s.table == spec.table).count(), 1);
+            assert_eq!(spec.export_columns()[..2], ["id", "external_id"]);
+            for field in spec.fields.iter() {
+                assert_eq!(
+                    spec.fields.iter().filter(|f| f.name == field.name).count(),
+                    1,
+                    "{}.{} twice",
+                    spec.object,
+                    field.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn objects_outside_the_kit_have_no_declaration() {
+        assert!(spec(ObjectType::User).is_none());
+        assert!(spec(ObjectType::Webhook).is_none());
+        assert_eq!(spec(ObjectType::Product).unwrap().plural, "products");
+    }
+}

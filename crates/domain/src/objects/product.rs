@@ -1,0 +1,43 @@
+//! Products: the catalog order lines refer to.
+
+use std::borrow::Cow;
+
+use crate::ObjectType;
+use crate::kit::{Capabilities, FieldKind::*, FieldSpec, ObjectSpec};
+use crate::write::IdProperty;
+
+pub static SPEC: ObjectSpec = ObjectSpec {
+    object: ObjectType::Product,
+    plural: Cow::Borrowed("products"),
+    table: Cow::Borrowed("products"),
+    fields: Cow::Borrowed(&[
+        FieldSpec::read_only("id", Id),
+        FieldSpec::new("external_id", Text { max_chars: 255 }),
+        FieldSpec::new("sku", Text { max_chars: 100 }),
+        FieldSpec::new("name", Text { max_chars: 200 }),
+        FieldSpec::new("description", Text { max_chars: 5000 }),
+        FieldSpec::new("category", Text { max_chars: 200 }),
+        FieldSpec::new("unit_price_minor", Money),
+        FieldSpec::new("currency", Currency),
+        FieldSpec::new(
+            "warranty_months",
+            Integer {
+                min: 0,
+                max: i64::MAX,
+            },
+        ),
+        FieldSpec::new("active", Boolean),
+        FieldSpec::read_only("version", Version),
+        FieldSpec::read_only("created_at", Timestamp),
+        FieldSpec::read_only("updated_at", Timestamp),
+    ]),
+    natural_keys: Cow::Borrowed(&[IdProperty::Id, IdProperty::ExternalId, IdProperty::Sku]),
+    capabilities: Capabilities {
+        owned: false,
+        custom_fields: true,
+        events: true,
+        import: true,
+        export: true,
+        merge: false,
+    },
+};
