@@ -11,6 +11,7 @@ mod batch;
 mod changes;
 mod cli;
 mod companies;
+mod competitors;
 mod contacts;
 mod crash;
 mod custom_fields;

@@ -30,7 +30,7 @@ pub fn permits(role: Role, action: Action, object: ObjectType) -> bool {
             Sales => {
                 matches!(
                     object,
-                    Company | Contact | Lead | Deal | Activity | Task | Order
+                    Company | Contact | Lead | Deal | Competitor | Activity | Task | Order
                 ) && (action != Delete || object != Order)
             }
             Support => match action {

@@ -12,6 +12,8 @@ use std::borrow::Cow;
 use crate::ObjectType;
 use crate::write::IdProperty;
 
+pub mod record;
+
 /// One object: its names, its fields, how its records are found, and what it can do.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectSpec {
@@ -26,6 +28,12 @@ pub struct ObjectSpec {
     /// `id` first.
     pub natural_keys: Cow<'static, [IdProperty]>,
     pub capabilities: Capabilities,
+    /// One sentence on what its records are, for the API document.
+    pub about: Cow<'static, str>,
+    /// Served by the generic engine (`storage::engine`, `http::objects`) from this
+    /// declaration alone. Transitional: the first four objects still have hand-written stores
+    /// and routes until they move onto the engine.
+    pub engine: bool,
 }
 
 /// What an object does beyond create, read, update and delete.
@@ -57,6 +65,12 @@ pub struct FieldSpec {
     /// Other names a write may set it by — a body property or CSV column that finds the
     /// referenced record another way (`company_external_id` for `company_id`).
     pub also_by: Cow<'static, [Cow<'static, str>]>,
+    /// A record must have a value (a create without one is refused).
+    pub required: bool,
+    /// Lists may sort by it.
+    pub sortable: bool,
+    /// `q` searches it.
+    pub searchable: bool,
 }
 
 /// What a field holds.
@@ -121,7 +135,28 @@ impl FieldSpec {
             read_only: false,
             export: true,
             also_by: Cow::Borrowed(&[]),
+            required: false,
+            sortable: false,
+            searchable: false,
         }
+    }
+
+    /// The same field, which every record must have.
+    pub const fn required(mut self) -> FieldSpec {
+        self.required = true;
+        self
+    }
+
+    /// The same field, which lists may sort by.
+    pub const fn sortable(mut self) -> FieldSpec {
+        self.sortable = true;
+        self
+    }
+
+    /// The same field, which `q` searches.
+    pub const fn searchable(mut self) -> FieldSpec {
+        self.searchable = true;
+        self
     }
 
     /// A reference to another record, which a write may also give by these other names
@@ -137,6 +172,9 @@ impl FieldSpec {
             read_only: false,
             export: true,
             also_by: Cow::Borrowed(also_by),
+            required: false,
+            sortable: false,
+            searchable: false,
         }
     }
 
@@ -148,6 +186,9 @@ impl FieldSpec {
             read_only: true,
             export: true,
             also_by: Cow::Borrowed(&[]),
+            required: false,
+            sortable: false,
+            searchable: false,
         }
     }
 

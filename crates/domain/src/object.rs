@@ -43,6 +43,7 @@ object_types! {
     Contact => "contact",
     Lead => "lead",
     Deal => "deal",
+    Competitor => "competitor",
     Pipeline => "pipeline",
     Activity => "activity",
     Task => "task",

@@ -24,6 +24,8 @@ use crate::identity::{
 use crate::import::{
     ClaimedImport, ImportChunk, ImportJob, ImportRowError, ImportStatus, NewImport,
 };
+use crate::kit::ObjectSpec;
+use crate::kit::record::{Record, RecordPatch};
 use crate::object::ObjectType;
 use crate::order::{Order, OrderPatch};
 use crate::page::{Page, PageRequest};
@@ -101,6 +103,8 @@ pub trait Store: Send + Sync + 'static {
     fn companies(&self) -> &dyn CompanyStore;
     fn products(&self) -> &dyn ProductStore;
     fn orders(&self) -> &dyn OrderStore;
+    /// Every object the engine serves, each call naming its declaration.
+    fn records(&self) -> &dyn RecordStore;
     fn idempotency(&self) -> &dyn IdempotencyStore;
     fn changes(&self) -> &dyn ChangeStore;
     fn webhooks(&self) -> &dyn WebhookStore;
@@ -478,6 +482,57 @@ pub trait ProductStore: Send + Sync {
     async fn history(
         &self,
         ctx: &AuthContext,
+        id: Uuid,
+        page: &PageRequest,
+    ) -> Result<Page<RecordEvent>, StoreError>;
+}
+
+/// The engine's records: one store for every object served from its declaration alone.
+#[async_trait]
+pub trait RecordStore: Send + Sync {
+    async fn write(
+        &self,
+        ctx: &AuthContext,
+        spec: &'static ObjectSpec,
+        rows: Vec<WriteRow<RecordPatch>>,
+        all_or_none: bool,
+    ) -> Result<Vec<RowOutcome>, StoreError>;
+    async fn delete_many(
+        &self,
+        ctx: &AuthContext,
+        spec: &'static ObjectSpec,
+        targets: Vec<RowTarget>,
+        all_or_none: bool,
+    ) -> Result<Vec<RowOutcome>, StoreError>;
+    async fn get(
+        &self,
+        ctx: &AuthContext,
+        spec: &'static ObjectSpec,
+        id: Uuid,
+    ) -> Result<Record, StoreError>;
+    /// Live and deleted records among `ids` (the feed's view of them).
+    async fn get_many(
+        &self,
+        ctx: &AuthContext,
+        spec: &'static ObjectSpec,
+        ids: &[Uuid],
+    ) -> Result<Vec<Record>, StoreError>;
+    async fn restore(
+        &self,
+        ctx: &AuthContext,
+        spec: &'static ObjectSpec,
+        id: Uuid,
+    ) -> Result<Record, StoreError>;
+    async fn list(
+        &self,
+        ctx: &AuthContext,
+        spec: &'static ObjectSpec,
+        request: &ListRequest,
+    ) -> Result<Page<Record>, StoreError>;
+    async fn history(
+        &self,
+        ctx: &AuthContext,
+        spec: &'static ObjectSpec,
         id: Uuid,
         page: &PageRequest,
     ) -> Result<Page<RecordEvent>, StoreError>;

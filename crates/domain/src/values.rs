@@ -343,6 +343,11 @@ pub fn text(text: &str, max: usize) -> Result<Option<String>, String> {
     Ok(Some(trimmed.to_owned()))
 }
 
+/// A time as the API writes it (as chrono's serde does: RFC 3339, UTC as `Z`).
+pub fn timestamp(at: &chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

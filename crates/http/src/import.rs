@@ -500,17 +500,22 @@ impl ImportRun {
     /// Writes the next `size` records; their progress commits with them.
     pub async fn next_chunk(&mut self, store: &dyn Store, size: usize) -> Result<(), RunError> {
         match self.claimed.job.object {
-            ObjectType::Contact => self.chunk::<ContactResource>(store, size).await,
-            ObjectType::Company => self.chunk::<CompanyResource>(store, size).await,
-            ObjectType::Product => self.chunk::<ProductResource>(store, size).await,
-            ObjectType::Order => self.chunk::<OrderResource>(store, size).await,
+            ObjectType::Contact => self.chunk(&ContactResource, store, size).await,
+            ObjectType::Company => self.chunk(&CompanyResource, store, size).await,
+            ObjectType::Product => self.chunk(&ProductResource, store, size).await,
+            ObjectType::Order => self.chunk(&OrderResource, store, size).await,
             other => Err(RunError::Fatal(format!(
                 "{other} records cannot be imported"
             ))),
         }
     }
 
-    async fn chunk<R: Resource>(&mut self, store: &dyn Store, size: usize) -> Result<(), RunError> {
+    async fn chunk<R: Resource>(
+        &mut self,
+        r: &R,
+        store: &dyn Store,
+        size: usize,
+    ) -> Result<(), RunError> {
         let ctx = &self.claimed.ctx;
         let mut rows: Vec<WriteRow<R::Patch>> = Vec::new();
         let mut chunk = ImportChunk {
@@ -533,7 +538,7 @@ impl ImportRun {
             let line = record
                 .position()
                 .map_or(0, |p| i64::try_from(p.line()).unwrap_or(i64::MAX));
-            match self.to_write::<R>(ctx, &record) {
+            match self.to_write(r, ctx, &record) {
                 Ok(write) => {
                     rows.push(write);
                     chunk.rows.push((row, line));
@@ -560,7 +565,7 @@ impl ImportRun {
         } else {
             let mut ctx = ctx.clone();
             ctx.import = Some(chunk.clone());
-            R::write(store, &ctx, rows, false).await?;
+            r.write(store, &ctx, rows, false).await?;
         }
         self.processed = chunk.processed_to;
         Ok(())
@@ -569,6 +574,7 @@ impl ImportRun {
     /// One record as a write, or what is wrong with it (fields named by their input path).
     fn to_write<R: Resource>(
         &self,
+        r: &R,
         ctx: &AuthContext,
         record: &csv::StringRecord,
     ) -> Result<WriteRow<R::Patch>, Vec<FieldError>> {
@@ -614,7 +620,7 @@ impl ImportRun {
         if !errors.is_empty() {
             return Err(errors);
         }
-        writes::parse_row::<R>(Value::Object(row), self.claimed.job.id_property, ctx).map_err(
+        writes::parse_row(r, Value::Object(row), self.claimed.job.id_property, ctx).map_err(
             |error| match error.errors() {
                 [] => vec![FieldError::new("", error.code().as_str(), error.detail())],
                 list => list.to_vec(),

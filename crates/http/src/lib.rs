@@ -19,6 +19,7 @@ pub mod idempotency;
 pub mod import;
 pub mod list;
 pub mod metrics;
+pub mod objects;
 pub mod observe;
 pub mod openapi;
 pub mod passwords;

@@ -64,6 +64,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         .configure(crate::routes::configure)
         .split_for_parts();
     create_rules::apply(&mut document);
+    crate::objects::document::add(&mut document);
     apply_conventions(&mut document);
     document
 }

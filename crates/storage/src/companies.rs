@@ -57,7 +57,7 @@ pub(crate) static COMPANIES: Spec = Spec {
     object: ObjectType::Company,
     table: "companies",
     search_table: "company_search",
-    column,
+    columns: crate::records::Columns::Fn(column),
     relations: &[RelationSpec {
         name: "parent",
         spec: &COMPANIES,

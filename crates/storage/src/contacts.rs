@@ -59,7 +59,7 @@ pub(crate) static CONTACTS: Spec = Spec {
     object: ObjectType::Contact,
     table: "contacts",
     search_table: "contact_search",
-    column,
+    columns: crate::records::Columns::Fn(column),
     relations: &[RelationSpec {
         name: "company",
         spec: &crate::companies::COMPANIES,

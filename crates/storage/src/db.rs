@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use rapport_domain::store::{
     ApiKeyStore, AuditStore, AuthStore, ChangeStore, CompanyStore, ContactStore, CustomFieldStore,
     IdempotencyStore, ImportQueue, ImportStore, InvitationStore, OrderStore, OrganizationStore,
-    ProductStore, TeamStore, UserStore, WebhookQueue, WebhookStore,
+    ProductStore, RecordStore, TeamStore, UserStore, WebhookQueue, WebhookStore,
 };
 use rapport_domain::{Backend, PoolStats, Readiness, Store, StoreError};
 use sqlx::migrate::Migrator;
@@ -368,6 +368,10 @@ impl Store for SqlStore {
     }
 
     fn orders(&self) -> &dyn OrderStore {
+        self
+    }
+
+    fn records(&self) -> &dyn RecordStore {
         self
     }
 

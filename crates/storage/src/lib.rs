@@ -17,6 +17,7 @@ mod companies;
 mod contacts;
 mod custom_fields;
 mod dialect;
+mod engine;
 mod error;
 mod events;
 mod idempotency;

@@ -46,7 +46,7 @@ pub(crate) static ORDERS: Spec = Spec {
     object: ObjectType::Order,
     table: "orders",
     search_table: "order_search",
-    column,
+    columns: crate::records::Columns::Fn(column),
     relations: &[
         RelationSpec {
             name: "contact",

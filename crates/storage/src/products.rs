@@ -43,7 +43,7 @@ pub(crate) static PRODUCTS: Spec = Spec {
     object: ObjectType::Product,
     table: "products",
     search_table: "product_search",
-    column,
+    columns: crate::records::Columns::Fn(column),
     relations: &[],
     catalog_fields: product::FIELDS,
     catalog_relations: product::RELATIONS,

@@ -32,8 +32,8 @@ pub(crate) struct Spec {
     pub table: &'static str,
     /// The SQLite FTS5 table mirroring `search_text` (by rowid = `rid`).
     pub search_table: &'static str,
-    /// A standard field's column (`address.city` → `address_city`).
-    pub column: fn(&str) -> Option<&'static str>,
+    /// Standard fields' columns (`address.city` → `address_city`).
+    pub columns: Columns,
     pub relations: &'static [RelationSpec],
     /// What filters may name, for `resolve`.
     pub catalog_fields: &'static [rapport_domain::query::FieldInfo],
@@ -41,6 +41,14 @@ pub(crate) struct Spec {
     /// The column an id property finds records by (compared case-insensitively when the
     /// second part is true); None when the object is not found by it.
     pub key_column: fn(IdProperty) -> Option<(&'static str, bool)>,
+}
+
+/// Where a standard field is stored.
+pub(crate) enum Columns {
+    /// A hand-written store's mapping.
+    Fn(fn(&str) -> Option<&'static str>),
+    /// The engine's: field name → column (see `engine::layout`).
+    Table(Vec<(&'static str, &'static str)>),
 }
 
 /// A relation filters may cross: `company.industry` on contacts.
@@ -52,6 +60,14 @@ pub(crate) struct RelationSpec {
 }
 
 impl Spec {
+    /// The column a standard field is stored in.
+    pub(crate) fn column(&self, field: &str) -> Option<&'static str> {
+        match &self.columns {
+            Columns::Fn(column) => column(field),
+            Columns::Table(table) => table.iter().find(|(f, _)| *f == field).map(|(_, c)| *c),
+        }
+    }
+
     fn relation(&self, name: &str) -> Option<&RelationSpec> {
         self.relations.iter().find(|r| r.name == name)
     }
@@ -320,7 +336,7 @@ per_backend! {
     fn push_expr(qb: &mut Builder, spec: &Spec, alias: &str, target: &Target) {
         match target {
             Target::Standard(info) | Target::Related { field: info, .. } => {
-                let column = (spec.column)(info.name).unwrap_or("id");
+                let column = spec.column(info.name).unwrap_or("id");
                 qb.push(alias).push(".").push(column);
             }
             Target::Custom { key, kind } => push_custom_expr(qb, alias, key, *kind),

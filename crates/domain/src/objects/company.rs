@@ -62,4 +62,6 @@ pub static SPEC: ObjectSpec = ObjectSpec {
         export: true,
         merge: true,
     },
+    about: Cow::Borrowed("A company: a customer, prospect or partner organisation."),
+    engine: false,
 };

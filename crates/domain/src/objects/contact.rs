@@ -56,4 +56,6 @@ pub static SPEC: ObjectSpec = ObjectSpec {
         export: true,
         merge: true,
     },
+    about: Cow::Borrowed("A person at a customer, prospect or partner."),
+    engine: false,
 };

@@ -8,13 +8,19 @@ use crate::ObjectType;
 use crate::kit::ObjectSpec;
 
 pub mod company;
+pub mod competitor;
 pub mod contact;
 pub mod order;
 pub mod product;
 
 /// Every declared object, in the order documents list them.
-pub static REGISTRY: &[&ObjectSpec] =
-    &[&company::SPEC, &contact::SPEC, &product::SPEC, &order::SPEC];
+pub static REGISTRY: &[&ObjectSpec] = &[
+    &company::SPEC,
+    &contact::SPEC,
+    &product::SPEC,
+    &order::SPEC,
+    &competitor::SPEC,
+];
 
 /// The declaration of `object`; None for what is not a declared object (users, webhooks…).
 pub fn spec(object: ObjectType) -> Option<&'static ObjectSpec> {
@@ -38,6 +44,11 @@ pub fn custom_field_objects() -> Vec<ObjectType> {
 /// The objects whose changes the feed carries and webhooks deliver.
 pub fn event_objects() -> Vec<ObjectType> {
     with(|spec| spec.capabilities.events)
+}
+
+/// The objects the generic engine serves from their declaration alone.
+pub fn engine_objects() -> impl Iterator<Item = &'static ObjectSpec> {
+    REGISTRY.iter().copied().filter(|spec| spec.engine)
 }
 
 /// The objects a CSV can hold.
@@ -73,6 +84,30 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn engine_objects_declare_only_what_the_engine_serves() {
+        for spec in engine_objects() {
+            assert!(
+                !spec.capabilities.owned,
+                "{}: owned objects are not served yet",
+                spec.object
+            );
+            assert!(
+                !spec.capabilities.merge && !spec.capabilities.import && !spec.capabilities.export
+            );
+            for field in spec.fields.iter() {
+                let served = crate::kit::record::engine_kind(field.kind)
+                    && !matches!(field.kind, crate::kit::FieldKind::Reference(_));
+                assert!(
+                    served,
+                    "{}.{}: not a kind the engine writes yet",
+                    spec.object, field.name
+                );
+            }
+        }
+        assert!(engine_objects().any(|spec| spec.object == ObjectType::Competitor));
     }
 
     #[test]

@@ -60,4 +60,8 @@ pub static SPEC: ObjectSpec = ObjectSpec {
         export: true,
         merge: false,
     },
+    about: Cow::Borrowed(
+        "A purchase: its lines, totals and status, from an ERP, a shop or by hand.",
+    ),
+    engine: false,
 };

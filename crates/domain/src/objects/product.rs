@@ -40,4 +40,6 @@ pub static SPEC: ObjectSpec = ObjectSpec {
         export: true,
         merge: false,
     },
+    about: Cow::Borrowed("Something the organization sells; order lines refer to it."),
+    engine: false,
 };

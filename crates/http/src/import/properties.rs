@@ -306,10 +306,10 @@ fn run_for(upload: &Upload, checked: Checked) -> ImportRun {
 fn convert(run: &ImportRun, record: &csv::StringRecord) -> Result<bool, Vec<FieldError>> {
     let ctx = &run.claimed.ctx;
     let written = match run.claimed.job.object {
-        ObjectType::Contact => run.to_write::<ContactResource>(ctx, record).map(|_| ()),
-        ObjectType::Company => run.to_write::<CompanyResource>(ctx, record).map(|_| ()),
-        ObjectType::Product => run.to_write::<ProductResource>(ctx, record).map(|_| ()),
-        _ => run.to_write::<OrderResource>(ctx, record).map(|_| ()),
+        ObjectType::Contact => run.to_write(&ContactResource, ctx, record).map(|_| ()),
+        ObjectType::Company => run.to_write(&CompanyResource, ctx, record).map(|_| ()),
+        ObjectType::Product => run.to_write(&ProductResource, ctx, record).map(|_| ()),
+        _ => run.to_write(&OrderResource, ctx, record).map(|_| ()),
     };
     written.map(|()| true)
 }

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::auth::{Auth, check};
 use crate::error::{ApiError, FieldError};
 use crate::extract::Query;
+use crate::objects::RecordBody;
 use crate::routes::companies::CompanyBody;
 use crate::routes::contacts::ContactBody;
 use crate::routes::orders::OrderBody;
@@ -269,7 +270,16 @@ async fn records_of(
             .into_iter()
             .map(|r| shown(r.id, r.deleted_at.is_some(), OrderBody::from(r)))
             .collect(),
-        _ => Vec::new(),
+        other => match crate::objects::resource(other) {
+            Some(resource) => store
+                .records()
+                .get_many(ctx, resource.0, ids)
+                .await?
+                .into_iter()
+                .map(|r| shown(r.id, r.deleted_at.is_some(), RecordBody::from(r)))
+                .collect(),
+            None => Vec::new(),
+        },
     })
 }
 

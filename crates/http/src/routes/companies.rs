@@ -395,7 +395,7 @@ async fn create_company(
     state: web::Data<AppState>,
     body: Json<CompanyInput>,
 ) -> Result<HttpResponse, ApiError> {
-    writes::create::<CompanyResource>(&state, &auth.ctx, &body).await
+    writes::create(&CompanyResource, &state, &auth.ctx, &body).await
 }
 
 /// Read a company
@@ -447,7 +447,7 @@ async fn update_company(
     if_match: IfMatch,
     body: Json<CompanyInput>,
 ) -> Result<HttpResponse, ApiError> {
-    writes::update::<CompanyResource>(&state, &auth.ctx, *id, if_match, &body).await
+    writes::update(&CompanyResource, &state, &auth.ctx, *id, if_match, &body).await
 }
 
 /// Delete a company (restorable)

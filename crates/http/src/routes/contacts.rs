@@ -421,7 +421,7 @@ async fn create_contact(
     state: web::Data<AppState>,
     body: Json<ContactInput>,
 ) -> Result<HttpResponse, ApiError> {
-    writes::create::<ContactResource>(&state, &auth.ctx, &body).await
+    writes::create(&ContactResource, &state, &auth.ctx, &body).await
 }
 
 /// Read a contact
@@ -476,7 +476,7 @@ async fn update_contact(
     if_match: IfMatch,
     body: Json<ContactInput>,
 ) -> Result<HttpResponse, ApiError> {
-    writes::update::<ContactResource>(&state, &auth.ctx, *id, if_match, &body).await
+    writes::update(&ContactResource, &state, &auth.ctx, *id, if_match, &body).await
 }
 
 /// Delete a contact (restorable)

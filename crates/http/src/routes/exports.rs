@@ -150,21 +150,22 @@ struct Cursor {
 }
 
 async fn export<R: Resource>(
+    r: &'static R,
     state: web::Data<AppState>,
     ctx: AuthContext,
     format: ExportFormat,
     mut request: ListRequest,
 ) -> Result<HttpResponse, ApiError> {
     check(&ctx, Action::Read, ObjectType::Export)?;
-    let mut header: Vec<String> = rapport_domain::objects::spec(R::OBJECT)
+    let mut header: Vec<String> = rapport_domain::objects::spec(r.object())
         .map(|spec| spec.export_columns())
         .unwrap_or_default();
-    let custom = definitions(state.store.as_ref(), &ctx, R::OBJECT).await?;
+    let custom = definitions(state.store.as_ref(), &ctx, r.object()).await?;
     header.extend(custom.iter().map(|d| format!("custom.{}", d.key)));
     request.page.limit = PAGE;
     request.page.with_total = false;
     // The first page is read before answering, so that a bad filter is still a 422.
-    let first = R::list(state.store.as_ref(), &ctx, &request).await?;
+    let first = r.list(state.store.as_ref(), &ctx, &request).await?;
     let start = Cursor {
         request,
         first: true,
@@ -180,7 +181,7 @@ async fn export<R: Resource>(
             }
             let page = match page {
                 Some(page) => page,
-                None => match R::list(state.store.as_ref(), &ctx, &cursor.request).await {
+                None => match r.list(state.store.as_ref(), &ctx, &cursor.request).await {
                     Ok(page) => page,
                     Err(error) => {
                         // The status is sent: cut the body short rather than end it cleanly.
@@ -220,7 +221,7 @@ async fn export<R: Resource>(
         .insert_header((header::CONTENT_TYPE, content_type))
         .insert_header((
             header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{}.{extension}\"", R::SPEC.plural),
+            format!("attachment; filename=\"{}.{extension}\"", r.spec().plural),
         ))
         .streaming(body))
 }
@@ -253,7 +254,7 @@ macro_rules! export_route {
             req: HttpRequest,
         ) -> Result<HttpResponse, ApiError> {
             let (format, $query) = split_query::<$params>(req.query_string())?;
-            export::<$resource>(state, auth.ctx, format, $request).await
+            export(&$resource, state, auth.ctx, format, $request).await
         }
     };
 }

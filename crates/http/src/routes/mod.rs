@@ -48,6 +48,12 @@ pub fn configure(config: &mut ServiceConfig) {
                 .configure(orders::configure)
                 .configure(changes::configure)
                 .configure(webhooks::configure)
-                .configure(imports::configure),
+                .configure(imports::configure)
+                .configure(|config| {
+                    config.map(|config| {
+                        crate::objects::configure(config);
+                        config
+                    });
+                }),
         );
 }

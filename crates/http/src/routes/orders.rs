@@ -484,7 +484,7 @@ async fn create_order(
     state: web::Data<AppState>,
     body: Json<OrderInput>,
 ) -> Result<HttpResponse, ApiError> {
-    writes::create::<OrderResource>(&state, &auth.ctx, &body).await
+    writes::create(&OrderResource, &state, &auth.ctx, &body).await
 }
 
 /// Read an order
@@ -531,7 +531,7 @@ async fn update_order(
     if_match: IfMatch,
     body: Json<OrderInput>,
 ) -> Result<HttpResponse, ApiError> {
-    writes::update::<OrderResource>(&state, &auth.ctx, *id, if_match, &body).await
+    writes::update(&OrderResource, &state, &auth.ctx, *id, if_match, &body).await
 }
 
 /// Delete an order (restorable)
@@ -557,7 +557,7 @@ async fn delete_order(
     id: web::Path<Uuid>,
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
-    writes::delete::<OrderResource>(&state, &auth.ctx, *id, if_match).await
+    writes::delete(&OrderResource, &state, &auth.ctx, *id, if_match).await
 }
 
 /// Restore a deleted order

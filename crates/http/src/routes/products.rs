@@ -301,7 +301,7 @@ async fn create_product(
     state: web::Data<AppState>,
     body: Json<ProductInput>,
 ) -> Result<HttpResponse, ApiError> {
-    writes::create::<ProductResource>(&state, &auth.ctx, &body).await
+    writes::create(&ProductResource, &state, &auth.ctx, &body).await
 }
 
 /// Read a product
@@ -350,7 +350,7 @@ async fn update_product(
     if_match: IfMatch,
     body: Json<ProductInput>,
 ) -> Result<HttpResponse, ApiError> {
-    writes::update::<ProductResource>(&state, &auth.ctx, *id, if_match, &body).await
+    writes::update(&ProductResource, &state, &auth.ctx, *id, if_match, &body).await
 }
 
 /// Delete a product (restorable)
@@ -374,7 +374,7 @@ async fn delete_product(
     id: web::Path<Uuid>,
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
-    writes::delete::<ProductResource>(&state, &auth.ctx, *id, if_match).await
+    writes::delete(&ProductResource, &state, &auth.ctx, *id, if_match).await
 }
 
 /// Restore a deleted product

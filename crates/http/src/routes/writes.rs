@@ -21,44 +21,51 @@ use crate::state::AppState;
 
 /// A record object as the write routes see it.
 #[async_trait]
-pub trait Resource: 'static {
-    const OBJECT: ObjectType;
+pub trait Resource: Send + Sync + 'static {
     /// Its declaration: the collection's path under `/v1` (`contacts`), the properties a
     /// batch may find records by.
-    const SPEC: &'static rapport_domain::kit::ObjectSpec;
+    fn spec(&self) -> &'static rapport_domain::kit::ObjectSpec;
+    fn object(&self) -> ObjectType {
+        self.spec().object
+    }
     type Input: DeserializeOwned;
     type Patch: Send + 'static;
     type Record: Send;
     type Body: Serialize + From<Self::Record>;
 
     /// Checks the input and turns it into the store's patch; problems name their JSON path.
-    fn patch(input: &Self::Input, ctx: &AuthContext) -> Result<Self::Patch, ApiError>;
-    fn version(record: &Self::Record) -> i64;
+    fn patch(&self, input: &Self::Input, ctx: &AuthContext) -> Result<Self::Patch, ApiError>;
+    fn version(&self, record: &Self::Record) -> i64;
 
     async fn write(
+        &self,
         store: &dyn Store,
         ctx: &AuthContext,
         rows: Vec<WriteRow<Self::Patch>>,
         all_or_none: bool,
     ) -> Result<Vec<RowOutcome>, StoreError>;
     async fn delete_many(
+        &self,
         store: &dyn Store,
         ctx: &AuthContext,
         targets: Vec<RowTarget>,
         all_or_none: bool,
     ) -> Result<Vec<RowOutcome>, StoreError>;
     async fn get(
+        &self,
         store: &dyn Store,
         ctx: &AuthContext,
         id: Uuid,
     ) -> Result<Self::Record, StoreError>;
     async fn list(
+        &self,
         store: &dyn Store,
         ctx: &AuthContext,
         request: &rapport_domain::store::ListRequest,
     ) -> Result<rapport_domain::Page<Self::Record>, StoreError>;
     /// The live record with this external id, when the caller may see it.
     async fn find_external(
+        &self,
         store: &dyn Store,
         ctx: &AuthContext,
         external_id: &str,
@@ -82,15 +89,16 @@ macro_rules! resource {
 
         #[async_trait::async_trait]
         impl $crate::routes::writes::Resource for $name {
-            const OBJECT: rapport_domain::ObjectType = rapport_domain::ObjectType::$object;
-            const SPEC: &'static rapport_domain::kit::ObjectSpec =
-                &rapport_domain::objects::$spec::SPEC;
+            fn spec(&self) -> &'static rapport_domain::kit::ObjectSpec {
+                &rapport_domain::objects::$spec::SPEC
+            }
             type Input = $input;
             type Patch = $patch;
             type Record = $record;
             type Body = $body;
 
             fn patch(
+                &self,
                 input: &$input,
                 ctx: &rapport_domain::AuthContext,
             ) -> Result<$patch, $crate::error::ApiError> {
@@ -101,11 +109,12 @@ macro_rules! resource {
                 to_patch(input, ctx)
             }
 
-            fn version(record: &$record) -> i64 {
+            fn version(&self, record: &$record) -> i64 {
                 record.version
             }
 
             async fn write(
+                &self,
                 store: &dyn rapport_domain::Store,
                 ctx: &rapport_domain::AuthContext,
                 rows: Vec<rapport_domain::write::WriteRow<$patch>>,
@@ -115,6 +124,7 @@ macro_rules! resource {
             }
 
             async fn delete_many(
+                &self,
                 store: &dyn rapport_domain::Store,
                 ctx: &rapport_domain::AuthContext,
                 targets: Vec<rapport_domain::write::RowTarget>,
@@ -124,6 +134,7 @@ macro_rules! resource {
             }
 
             async fn get(
+                &self,
                 store: &dyn rapport_domain::Store,
                 ctx: &rapport_domain::AuthContext,
                 id: uuid::Uuid,
@@ -132,6 +143,7 @@ macro_rules! resource {
             }
 
             async fn list(
+                &self,
                 store: &dyn rapport_domain::Store,
                 ctx: &rapport_domain::AuthContext,
                 request: &rapport_domain::store::ListRequest,
@@ -140,6 +152,7 @@ macro_rules! resource {
             }
 
             async fn find_external(
+                &self,
                 store: &dyn rapport_domain::Store,
                 ctx: &rapport_domain::AuthContext,
                 external_id: &str,
@@ -213,7 +226,7 @@ macro_rules! integration_routes {
                 body: $crate::extract::Json<$input>,
             ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
                 $crate::auth::check(&auth.ctx, rapport_domain::Action::Update, rapport_domain::ObjectType::$marker)?;
-                $crate::routes::writes::put_external::<$resource>(&state, &auth.ctx, external_id.into_inner(), &body).await
+                $crate::routes::writes::put_external(&$resource, &state, &auth.ctx, external_id.into_inner(), &body).await
             }
 
             #[doc = $get_summary]
@@ -234,8 +247,8 @@ macro_rules! integration_routes {
             ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
                 let store = state.store.as_ref();
                 let ctx = &auth.ctx;
-                $crate::routes::writes::get_external::<$resource>(&state, ctx, &external_id, async |value| {
-                    <$resource as $crate::routes::writes::Resource>::find_external(store, ctx, value).await
+                $crate::routes::writes::get_external(&$resource, &state, ctx, &external_id, async |value| {
+                    $crate::routes::writes::Resource::find_external(&$resource, store, ctx, value).await
                 })
                 .await
             }
@@ -261,7 +274,7 @@ macro_rules! integration_routes {
                 body: $crate::extract::Json<$crate::routes::writes::BatchUpsertRequest>,
             ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
                 $crate::auth::check(&auth.ctx, rapport_domain::Action::Update, rapport_domain::ObjectType::$marker)?;
-                $crate::routes::writes::batch_upsert::<$resource>(&state, &auth.ctx, body.0).await
+                $crate::routes::writes::batch_upsert(&$resource, &state, &auth.ctx, body.0).await
             }
 
             #[doc = $delete_summary]
@@ -282,7 +295,7 @@ macro_rules! integration_routes {
                 state: actix_web::web::Data<$crate::state::AppState>,
                 body: $crate::extract::Json<$crate::routes::writes::BatchDeleteRequest>,
             ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
-                $crate::routes::writes::batch_delete::<$resource>(&state, &auth.ctx, body.0).await
+                $crate::routes::writes::batch_delete(&$resource, &state, &auth.ctx, body.0).await
             }
         }
 
@@ -290,19 +303,21 @@ macro_rules! integration_routes {
     };
 }
 
-fn location<R: Resource>(id: Uuid) -> String {
-    format!("/v1/{}/{id}", R::SPEC.plural)
+fn location<R: Resource>(r: &R, id: Uuid) -> String {
+    format!("/v1/{}/{id}", r.spec().plural)
 }
 
 /// Writes one row and answers its outcome, or its error as the request's.
 async fn write_one<R: Resource>(
+    r: &R,
     state: &AppState,
     ctx: &AuthContext,
     target: RowTarget,
     patch: R::Patch,
 ) -> Result<(RowStatus, Uuid), ApiError> {
     let rows = vec![WriteRow { target, patch }];
-    let outcome = R::write(state.store.as_ref(), ctx, rows, true)
+    let outcome = r
+        .write(state.store.as_ref(), ctx, rows, true)
         .await?
         .into_iter()
         .next()
@@ -312,48 +327,46 @@ async fn write_one<R: Resource>(
 
 /// `POST /v1/<object>`: 201 with the record and its `Location`.
 pub async fn create<R: Resource>(
+    r: &R,
     state: &AppState,
     ctx: &AuthContext,
     input: &R::Input,
 ) -> Result<HttpResponse, ApiError> {
-    let patch = R::patch(input, ctx)?;
+    let patch = r.patch(input, ctx)?;
     // A retry of an attempt that created the record and then failed to answer.
     let recovered = ctx
         .idempotency
         .as_ref()
-        .and_then(|i| i.recovered_creation(R::OBJECT));
+        .and_then(|i| i.recovered_creation(r.object()));
     let id = match recovered {
         Some(id) => id,
-        None => {
-            write_one::<R>(state, ctx, RowTarget::Create, patch)
-                .await?
-                .1
-        }
+        None => write_one(r, state, ctx, RowTarget::Create, patch).await?.1,
     };
-    let record = R::get(state.store.as_ref(), ctx, id).await?;
+    let record = r.get(state.store.as_ref(), ctx, id).await?;
     Ok(created_record(
-        location::<R>(id),
-        R::version(&record),
+        location(r, id),
+        r.version(&record),
         &R::Body::from(record),
     ))
 }
 
 /// `PATCH /v1/<object>/{id}`: 200 with the changed record.
 pub async fn update<R: Resource>(
+    r: &R,
     state: &AppState,
     ctx: &AuthContext,
     id: Uuid,
     if_match: IfMatch,
     input: &R::Input,
 ) -> Result<HttpResponse, ApiError> {
-    let patch = R::patch(input, ctx)?;
+    let patch = r.patch(input, ctx)?;
     let target = RowTarget::Update {
         id,
         expected_version: if_match.0,
     };
-    write_one::<R>(state, ctx, target, patch).await?;
-    let record = R::get(state.store.as_ref(), ctx, id).await?;
-    Ok(ok_record(R::version(&record), &R::Body::from(record)))
+    write_one(r, state, ctx, target, patch).await?;
+    let record = r.get(state.store.as_ref(), ctx, id).await?;
+    Ok(ok_record(r.version(&record), &R::Body::from(record)))
 }
 
 /// Longest external id.
@@ -373,23 +386,24 @@ fn check_external_id(external_id: &str) -> Result<(), ApiError> {
 /// `PUT /v1/<object>/external/{external_id}`: creates (201) or updates (200) the record with
 /// this external id.
 pub async fn put_external<R: Resource>(
+    r: &R,
     state: &AppState,
     ctx: &AuthContext,
     external_id: String,
     input: &R::Input,
 ) -> Result<HttpResponse, ApiError> {
     check_external_id(&external_id)?;
-    let patch = R::patch(input, ctx)?;
+    let patch = r.patch(input, ctx)?;
     let target = RowTarget::Upsert {
         property: IdProperty::ExternalId,
         value: external_id,
     };
-    let (status, id) = write_one::<R>(state, ctx, target, patch).await?;
-    let record = R::get(state.store.as_ref(), ctx, id).await?;
-    let version = R::version(&record);
+    let (status, id) = write_one(r, state, ctx, target, patch).await?;
+    let record = r.get(state.store.as_ref(), ctx, id).await?;
+    let version = r.version(&record);
     let body = R::Body::from(record);
     Ok(if status == RowStatus::Created {
-        created_record(location::<R>(id), version, &body)
+        created_record(location(r, id), version, &body)
     } else {
         ok_record(version, &body)
     })
@@ -397,6 +411,7 @@ pub async fn put_external<R: Resource>(
 
 /// `DELETE /v1/<object>/{id}`: 204.
 pub async fn delete<R: Resource>(
+    r: &R,
     state: &AppState,
     ctx: &AuthContext,
     id: Uuid,
@@ -406,7 +421,8 @@ pub async fn delete<R: Resource>(
         id,
         expected_version: if_match.0,
     };
-    let outcome = R::delete_many(state.store.as_ref(), ctx, vec![target], true)
+    let outcome = r
+        .delete_many(state.store.as_ref(), ctx, vec![target], true)
         .await?
         .into_iter()
         .next()
@@ -492,15 +508,19 @@ fn row_result(index: usize, outcome: RowOutcome) -> BatchRowResult {
     }
 }
 
-fn check_batch<R: Resource>(property: IdProperty, records: &[Value]) -> Result<(), ApiError> {
-    if !R::SPEC.found_by(property) {
-        let known: Vec<&str> = R::SPEC.natural_keys.iter().map(|p| p.as_str()).collect();
+fn check_batch<R: Resource>(
+    r: &R,
+    property: IdProperty,
+    records: &[Value],
+) -> Result<(), ApiError> {
+    if !r.spec().found_by(property) {
+        let known: Vec<&str> = r.spec().natural_keys.iter().map(|p| p.as_str()).collect();
         return Err(ApiError::invalid(
             "id_property",
             "invalid_value",
             format!(
                 "{} records are found by {}, not {}",
-                R::OBJECT,
+                r.object(),
                 known.join(", "),
                 property.as_str()
             ),
@@ -604,6 +624,7 @@ async fn run_batch<P>(
 /// One record of a batch or an import: its input checked and turned into a write, found by
 /// `property` (None: a new record).
 pub fn parse_row<R: Resource>(
+    r: &R,
     value: Value,
     property: Option<IdProperty>,
     ctx: &AuthContext,
@@ -611,7 +632,7 @@ pub fn parse_row<R: Resource>(
     let mut row = row_object(value)?;
     let key = property.map(|p| take_key(&mut row, p)).transpose()?;
     let input: R::Input = parse_value(Value::Object(row))?;
-    let patch = R::patch(&input, ctx)?;
+    let patch = r.patch(&input, ctx)?;
     let target = match (property, key) {
         (Some(IdProperty::Id), Some(key)) => RowTarget::Update {
             id: Uuid::parse_str(&key)
@@ -626,20 +647,21 @@ pub fn parse_row<R: Resource>(
 
 /// `POST /v1/<object>/batch/upsert`.
 pub async fn batch_upsert<R: Resource>(
+    r: &R,
     state: &AppState,
     ctx: &AuthContext,
     request: BatchUpsertRequest,
 ) -> Result<HttpResponse, ApiError> {
-    check_batch::<R>(request.id_property, &request.records)?;
+    check_batch(r, request.id_property, &request.records)?;
     let property = request.id_property;
     let parsed: Vec<Result<WriteRow<R::Patch>, ApiError>> = request
         .records
         .into_iter()
-        .map(|value| parse_row::<R>(value, Some(property), ctx))
+        .map(|value| parse_row(r, value, Some(property), ctx))
         .collect();
     let store = state.store.as_ref();
     let response = run_batch(parsed, request.all_or_none, async |rows, all_or_none| {
-        R::write(store, ctx, rows, all_or_none).await
+        r.write(store, ctx, rows, all_or_none).await
     })
     .await?;
     Ok(HttpResponse::Ok().json(response))
@@ -647,11 +669,12 @@ pub async fn batch_upsert<R: Resource>(
 
 /// `POST /v1/<object>/batch/delete`.
 pub async fn batch_delete<R: Resource>(
+    r: &R,
     state: &AppState,
     ctx: &AuthContext,
     request: BatchDeleteRequest,
 ) -> Result<HttpResponse, ApiError> {
-    check_batch::<R>(request.id_property, &request.records)?;
+    check_batch(r, request.id_property, &request.records)?;
     let property = request.id_property;
     let parsed: Vec<Result<RowTarget, ApiError>> = request
         .records
@@ -675,7 +698,7 @@ pub async fn batch_delete<R: Resource>(
         .collect();
     let store = state.store.as_ref();
     let response = run_batch(parsed, request.all_or_none, async |targets, all_or_none| {
-        R::delete_many(store, ctx, targets, all_or_none).await
+        r.delete_many(store, ctx, targets, all_or_none).await
     })
     .await?;
     Ok(HttpResponse::Ok().json(response))
@@ -683,6 +706,7 @@ pub async fn batch_delete<R: Resource>(
 
 /// `GET /v1/<object>/external/{external_id}`.
 pub async fn get_external<R: Resource>(
+    r: &R,
     state: &AppState,
     ctx: &AuthContext,
     external_id: &str,
@@ -692,9 +716,9 @@ pub async fn get_external<R: Resource>(
     let id = find(external_id)
         .await?
         .ok_or_else(|| ApiError::not_found("No record has this external id."))?;
-    let record = R::get(state.store.as_ref(), ctx, id).await?;
+    let record = r.get(state.store.as_ref(), ctx, id).await?;
     Ok(HttpResponse::build(StatusCode::OK)
-        .insert_header((actix_web::http::header::ETAG, etag(R::version(&record))))
+        .insert_header((actix_web::http::header::ETAG, etag(r.version(&record))))
         .json(R::Body::from(record)))
 }
 

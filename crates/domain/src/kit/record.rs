@@ -1,0 +1,458 @@
+//! A record of an object the engine serves: its standard values as JSON, keyed by field name,
+//! read and checked through the object's declaration. Nothing here names an object.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::ObjectType;
+use crate::error::FieldIssue;
+use crate::kit::{FieldKind, FieldSpec, ObjectSpec};
+use crate::query::{self, FieldInfo};
+use crate::record::{Changes, diff};
+use crate::values;
+
+/// The fields every record has and Rapport keeps; a declaration lists those a body shows.
+pub const SYSTEM_FIELDS: &[&str] = &[
+    "id",
+    "version",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "deleted_at",
+];
+
+/// A record: its standard values (only the declared, writable fields; absent = null), its
+/// custom values and what Rapport keeps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub object: ObjectType,
+    pub id: Uuid,
+    pub values: Map<String, Value>,
+    pub custom: Map<String, Value>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub created_by: Option<Uuid>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// A merge patch: the standard values it sets (null clears) and the custom values it merges.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecordPatch {
+    pub values: Map<String, Value>,
+    pub custom: Option<Map<String, Value>>,
+}
+
+/// The fields a client writes: declared, not read-only.
+pub fn writable(spec: &ObjectSpec) -> impl Iterator<Item = &FieldSpec> {
+    spec.fields.iter().filter(|field| !field.read_only)
+}
+
+impl Record {
+    /// The value of a standard field (null when it has none).
+    pub fn value(&self, field: &str) -> &Value {
+        self.values.get(field).unwrap_or(&Value::Null)
+    }
+
+    /// Its fields as history and events compare them: every writable field (null when
+    /// empty) and `custom.<key>`.
+    pub fn fields(&self, spec: &ObjectSpec) -> Map<String, Value> {
+        let mut map: Map<String, Value> = writable(spec)
+            .map(|field| (field.name.to_string(), self.value(&field.name).clone()))
+            .collect();
+        for (key, value) in &self.custom {
+            map.insert(format!("custom.{key}"), value.clone());
+        }
+        map
+    }
+
+    /// The record as the API shows it: `id`, the declared fields in their order, `custom`,
+    /// and what Rapport keeps.
+    pub fn to_json(&self, spec: &ObjectSpec) -> Value {
+        let time = |t: &DateTime<Utc>| Value::from(values::timestamp(t));
+        let mut body = Map::new();
+        body.insert("id".into(), Value::from(self.id.to_string()));
+        for field in writable(spec) {
+            let value = match (field.kind, self.value(&field.name)) {
+                (FieldKind::Tags, Value::Null) => Value::Array(Vec::new()),
+                (_, value) => value.clone(),
+            };
+            body.insert(field.name.to_string(), value);
+        }
+        if spec.capabilities.custom_fields {
+            body.insert("custom".into(), Value::Object(self.custom.clone()));
+        }
+        body.insert("version".into(), Value::from(self.version));
+        body.insert("created_at".into(), time(&self.created_at));
+        body.insert("updated_at".into(), time(&self.updated_at));
+        body.insert(
+            "created_by".into(),
+            self.created_by
+                .map_or(Value::Null, |id| Value::from(id.to_string())),
+        );
+        body.insert(
+            "deleted_at".into(),
+            self.deleted_at.as_ref().map_or(Value::Null, time),
+        );
+        Value::Object(body)
+    }
+
+    /// The lower-case text `q` searches: the searchable fields, space-separated.
+    pub fn search_text(&self, spec: &ObjectSpec) -> String {
+        search_text(spec, &self.values)
+    }
+}
+
+/// What a write changes: every field of a new record, the differing ones of an existing one.
+pub fn diff_fields(spec: &ObjectSpec, before: Option<&Record>, after: &Record) -> Changes {
+    let old = before.map(|record| record.fields(spec)).unwrap_or_default();
+    let new = after.fields(spec);
+    diff(&old, &new)
+}
+
+/// The lower-case text `q` searches in these values.
+pub fn search_text(spec: &ObjectSpec, values: &Map<String, Value>) -> String {
+    let parts: Vec<&str> = spec
+        .fields
+        .iter()
+        .filter(|field| field.searchable)
+        .filter_map(|field| values.get(field.name.as_ref()).and_then(Value::as_str))
+        .collect();
+    parts.join(" ").to_lowercase()
+}
+
+impl RecordPatch {
+    /// The values after this patch: `current`'s with the patch's laid over them.
+    pub fn apply(&self, current: &Map<String, Value>) -> Map<String, Value> {
+        let mut values = current.clone();
+        for (key, value) in &self.values {
+            if value.is_null() {
+                values.remove(key);
+            } else {
+                values.insert(key.clone(), value.clone());
+            }
+        }
+        values
+    }
+}
+
+/// The required fields `values` lacks, as problems.
+pub fn missing_required(spec: &ObjectSpec, values: &Map<String, Value>) -> Vec<FieldIssue> {
+    spec.fields
+        .iter()
+        .filter(|field| field.required && values.get(field.name.as_ref()).is_none())
+        .map(|field| {
+            FieldIssue::new(
+                field.name.to_string(),
+                "required",
+                format!("a {} needs a {}", spec.object, field.name),
+            )
+        })
+        .collect()
+}
+
+/// Checks a body against the declaration: every property a writable field (or `custom`),
+/// every value of its field's kind. Values come back in their stored form (trimmed text,
+/// upper-case currency, empty text as null); every problem is reported at once.
+pub fn check_input(
+    spec: &ObjectSpec,
+    body: &Map<String, Value>,
+) -> Result<RecordPatch, Vec<FieldIssue>> {
+    let mut patch = RecordPatch::default();
+    let mut issues = Vec::new();
+    for (key, value) in body {
+        if key == "custom" && spec.capabilities.custom_fields {
+            match value {
+                Value::Object(map) => patch.custom = Some(map.clone()),
+                _ => issues.push(FieldIssue::new(
+                    "custom",
+                    "invalid_type",
+                    "must be an object of custom field values",
+                )),
+            }
+            continue;
+        }
+        let Some(field) = spec.field(key).filter(|field| !field.read_only) else {
+            let issue = if spec.field(key).is_some() || SYSTEM_FIELDS.contains(&key.as_str()) {
+                FieldIssue::new(key.clone(), "read_only", "is set by Rapport")
+            } else {
+                let known: Vec<&str> = writable(spec).map(|f| f.name.as_ref()).collect();
+                FieldIssue::new(
+                    key.chars().take(100).collect::<String>(),
+                    "unknown_field",
+                    format!("is not a field; the fields are {}", known.join(", ")),
+                )
+            };
+            issues.push(issue);
+            continue;
+        };
+        match check_value(field, value) {
+            Ok(Value::Null) if field.required => issues.push(FieldIssue::new(
+                key.clone(),
+                "required",
+                "must not be empty",
+            )),
+            Ok(value) => {
+                patch.values.insert(key.clone(), value);
+            }
+            Err(issue) => issues.push(issue),
+        }
+    }
+    if issues.is_empty() {
+        Ok(patch)
+    } else {
+        Err(issues)
+    }
+}
+
+fn invalid(field: &FieldSpec, code: &str, message: impl Into<String>) -> FieldIssue {
+    FieldIssue::new(field.name.to_string(), code, message)
+}
+
+fn text_of<'v>(field: &FieldSpec, value: &'v Value) -> Result<&'v str, FieldIssue> {
+    value
+        .as_str()
+        .ok_or_else(|| invalid(field, "invalid_type", "must be a string"))
+}
+
+/// One value checked against its field's kind, in its stored form (null clears).
+pub fn check_value(field: &FieldSpec, value: &Value) -> Result<Value, FieldIssue> {
+    if value.is_null() {
+        return Ok(Value::Null);
+    }
+    let bad = |message: String| invalid(field, "invalid_value", message);
+    let optional_text = |text: &str, max: usize| {
+        values::text(text, max).map_err(|message| invalid(field, "invalid_value", message))
+    };
+    Ok(match field.kind {
+        FieldKind::Text { max_chars } => {
+            optional_text(text_of(field, value)?, max_chars)?.map_or(Value::Null, Value::from)
+        }
+        FieldKind::Url | FieldKind::Domain | FieldKind::Currency | FieldKind::Country => {
+            let text = text_of(field, value)?;
+            if text.trim().is_empty() {
+                return Ok(Value::Null);
+            }
+            let checked = match field.kind {
+                FieldKind::Url => values::url(text),
+                FieldKind::Domain => values::domain(text),
+                FieldKind::Currency => values::currency(text),
+                _ => values::country(text),
+            };
+            Value::from(checked.map_err(bad)?)
+        }
+        FieldKind::Enum(options) => {
+            let text = text_of(field, value)?;
+            if !options.contains(&text) {
+                return Err(bad(format!("must be one of {}", options.join(", "))));
+            }
+            Value::from(text)
+        }
+        FieldKind::Integer { min, max } => {
+            let number = value
+                .as_i64()
+                .ok_or_else(|| invalid(field, "invalid_type", "must be an integer"))?;
+            if number < min || number > max {
+                return Err(bad(format!("must be from {min} to {max}")));
+            }
+            Value::from(number)
+        }
+        FieldKind::Money => {
+            let number = value
+                .as_i64()
+                .ok_or_else(|| invalid(field, "invalid_type", "must be an integer"))?;
+            if number < 0 {
+                return Err(bad("must not be negative".into()));
+            }
+            Value::from(number)
+        }
+        FieldKind::Boolean => Value::from(
+            value
+                .as_bool()
+                .ok_or_else(|| invalid(field, "invalid_type", "must be true or false"))?,
+        ),
+        FieldKind::Date => {
+            let text = text_of(field, value)?;
+            let date = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .map_err(|_| bad("must be a date such as 2026-12-31".into()))?;
+            Value::from(date.to_string())
+        }
+        FieldKind::Timestamp => {
+            let text = text_of(field, value)?;
+            let at = DateTime::parse_from_rfc3339(text)
+                .map_err(|_| bad("must be an RFC 3339 time such as 2026-12-31T09:00:00Z".into()))?;
+            Value::from(values::timestamp(&at.with_timezone(&Utc)))
+        }
+        FieldKind::Reference(object) => {
+            let text = text_of(field, value)?;
+            let id = Uuid::parse_str(text).map_err(|_| bad(format!("must be a {object} id")))?;
+            Value::from(id.to_string())
+        }
+        FieldKind::Tags => {
+            let items = value
+                .as_array()
+                .ok_or_else(|| invalid(field, "invalid_type", "must be a list of strings"))?;
+            let texts: Vec<String> = items
+                .iter()
+                .map(|item| item.as_str().map(str::to_owned))
+                .collect::<Option<_>>()
+                .ok_or_else(|| invalid(field, "invalid_type", "must be a list of strings"))?;
+            Value::from(values::tags(&texts).map_err(bad)?)
+        }
+        FieldKind::Id
+        | FieldKind::Version
+        | FieldKind::Email
+        | FieldKind::Emails
+        | FieldKind::Phone
+        | FieldKind::Phones
+        | FieldKind::Locale
+        | FieldKind::TimeZone
+        | FieldKind::Address
+        | FieldKind::Consent
+        | FieldKind::Lines(_) => {
+            return Err(invalid(
+                field,
+                "invalid_value",
+                "is not a kind of field the engine writes yet",
+            ));
+        }
+    })
+}
+
+/// Whether the engine stores and checks this kind of field (the others are still written by
+/// hand-written stores).
+pub fn engine_kind(kind: FieldKind) -> bool {
+    !matches!(
+        kind,
+        FieldKind::Email
+            | FieldKind::Emails
+            | FieldKind::Phone
+            | FieldKind::Phones
+            | FieldKind::Locale
+            | FieldKind::TimeZone
+            | FieldKind::Address
+            | FieldKind::Consent
+            | FieldKind::Lines(_)
+    )
+}
+
+/// What filters and sorts may name: the declared fields of a kind filters compare, and
+/// `created_by`. Names are `'static`: a declaration built at run time leaks its names once.
+pub fn catalog(spec: &ObjectSpec) -> Vec<FieldInfo> {
+    let name = |text: &std::borrow::Cow<'static, str>| -> &'static str {
+        match text {
+            std::borrow::Cow::Borrowed(text) => text,
+            std::borrow::Cow::Owned(text) => Box::leak(text.clone().into_boxed_str()),
+        }
+    };
+    let mut fields: Vec<FieldInfo> = spec
+        .fields
+        .iter()
+        .filter_map(|field| {
+            let kind = match field.kind {
+                FieldKind::Id | FieldKind::Reference(_) => query::FieldKind::Uuid,
+                FieldKind::Text { .. }
+                | FieldKind::Url
+                | FieldKind::Domain
+                | FieldKind::Currency
+                | FieldKind::Country => query::FieldKind::Text,
+                FieldKind::Enum(options) => query::FieldKind::Enum(options),
+                FieldKind::Integer { .. } | FieldKind::Money => query::FieldKind::Integer,
+                FieldKind::Boolean => query::FieldKind::Boolean,
+                FieldKind::Date => query::FieldKind::Date,
+                FieldKind::Timestamp => query::FieldKind::Timestamp,
+                FieldKind::Tags => query::FieldKind::Tags,
+                _ => return None,
+            };
+            Some(FieldInfo {
+                name: name(&field.name),
+                kind,
+                sortable: field.sortable,
+            })
+        })
+        .collect();
+    fields.push(FieldInfo {
+        name: "created_by",
+        kind: query::FieldKind::Uuid,
+        sortable: false,
+    });
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::objects::competitor::SPEC;
+    use serde_json::json;
+
+    fn body(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn a_body_is_checked_field_by_field_and_every_problem_is_named() {
+        let issues = check_input(
+            &SPEC,
+            &body(json!({
+                "name": 7, "website": "not a url", "version": 3, "colour": "red",
+                "tags": ["a", 1], "custom": []
+            })),
+        )
+        .unwrap_err();
+        let mut named: Vec<(&str, &str)> = issues
+            .iter()
+            .map(|i| (i.field.as_str(), i.code.as_str()))
+            .collect();
+        named.sort_unstable();
+        assert_eq!(
+            named,
+            [
+                ("colour", "unknown_field"),
+                ("custom", "invalid_type"),
+                ("name", "invalid_type"),
+                ("tags", "invalid_type"),
+                ("version", "read_only"),
+                ("website", "invalid_value"),
+            ]
+        );
+    }
+
+    #[test]
+    fn values_come_back_in_their_stored_form_and_empty_text_clears() {
+        let patch = check_input(
+            &SPEC,
+            &body(json!({"name": "  Acme  ", "notes": "   ", "tags": ["b", "a", "b"]})),
+        )
+        .unwrap();
+        assert_eq!(patch.values["name"], json!("Acme"));
+        assert_eq!(patch.values["notes"], Value::Null);
+        assert_eq!(patch.values["tags"], json!(["b", "a"]));
+        let cleared = check_input(&SPEC, &body(json!({"name": ""}))).unwrap_err();
+        assert_eq!(cleared[0].code, "required");
+    }
+
+    #[test]
+    fn a_patch_lays_its_values_over_the_record_and_null_clears() {
+        let current = body(json!({"name": "Acme", "notes": "old"}));
+        let patch = RecordPatch {
+            values: body(json!({"notes": null, "website": "https://acme.example"})),
+            custom: None,
+        };
+        assert_eq!(
+            Value::Object(patch.apply(&current)),
+            json!({"name": "Acme", "website": "https://acme.example"})
+        );
+        assert!(missing_required(&SPEC, &body(json!({"notes": "x"})))[0].field == "name");
+    }
+
+    #[test]
+    fn the_catalog_offers_the_declared_fields_with_their_sortability() {
+        let catalog = catalog(&SPEC);
+        let name = catalog.iter().find(|f| f.name == "name").unwrap();
+        assert!(name.sortable);
+        assert_eq!(name.kind, query::FieldKind::Text);
+        assert!(catalog.iter().any(|f| f.name == "tags"));
+        assert!(catalog.iter().any(|f| f.name == "created_by"));
+    }
+}

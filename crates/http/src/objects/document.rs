@@ -1,0 +1,426 @@
+//! The OpenAPI operations and schemas of the engine's objects, generated from their
+//! declarations: a record schema, a create and a patch schema, a list, and the operations of
+//! [`super::configure`]. The document's conventions (security, rate-limit and request-id
+//! headers, Idempotency-Key, problem responses) are applied afterwards as for every route.
+
+use rapport_domain::kit::record::writable;
+use rapport_domain::kit::{FieldKind, FieldSpec, ObjectSpec};
+use serde_json::{Map, Value, json};
+use utoipa::openapi::OpenApi;
+use utoipa::openapi::path::PathItem;
+
+/// `competitor` → `Competitor`, `sla_policy` → `SlaPolicy`.
+fn pascal(name: &str) -> String {
+    name.split('_')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_uppercase().chain(chars).collect()
+            })
+        })
+        .collect()
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn response_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/responses/{name}")})
+}
+
+/// A field's value schema (without null).
+fn value_schema(field: &FieldSpec) -> Value {
+    match field.kind {
+        FieldKind::Text { max_chars } => json!({"type": "string", "maxLength": max_chars}),
+        FieldKind::Url => json!({"type": "string", "format": "uri", "maxLength": 2048}),
+        FieldKind::Domain => json!({"type": "string", "example": "acme.example"}),
+        FieldKind::Currency => {
+            json!({"type": "string", "pattern": "^[A-Za-z]{3}$", "example": "CNY"})
+        }
+        FieldKind::Country => {
+            json!({"type": "string", "pattern": "^[A-Za-z]{2}$", "example": "CN"})
+        }
+        FieldKind::Enum(options) => json!({"type": "string", "enum": options}),
+        FieldKind::Integer { min, max } => {
+            json!({"type": "integer", "format": "int64", "minimum": min, "maximum": max})
+        }
+        FieldKind::Money => json!({"type": "integer", "format": "int64", "minimum": 0,
+            "description": "Minor units of the currency."}),
+        FieldKind::Boolean => json!({"type": "boolean"}),
+        FieldKind::Date => json!({"type": "string", "format": "date"}),
+        FieldKind::Timestamp => json!({"type": "string", "format": "date-time"}),
+        FieldKind::Reference(_) | FieldKind::Id => json!({"type": "string", "format": "uuid"}),
+        FieldKind::Tags => json!({"type": "array", "items": {"type": "string"}, "maxItems": 50}),
+        _ => json!({}),
+    }
+}
+
+/// The same schema, or null.
+fn nullable(mut schema: Value) -> Value {
+    if let Some(kind) = schema.get("type").cloned()
+        && kind.is_string()
+        && kind != "array"
+    {
+        schema["type"] = json!([kind, "null"]);
+    }
+    schema
+}
+
+fn input_schema(spec: &ObjectSpec, create: bool) -> Value {
+    let mut properties = Map::new();
+    for field in writable(spec) {
+        let schema = if field.required {
+            value_schema(field)
+        } else {
+            nullable(value_schema(field))
+        };
+        properties.insert(field.name.to_string(), schema);
+    }
+    if spec.capabilities.custom_fields {
+        properties.insert(
+            "custom".into(),
+            json!({"type": "object", "description": "Custom field values by key, merged into the record's."}),
+        );
+    }
+    let required: Vec<&str> = writable(spec)
+        .filter(|field| create && field.required)
+        .map(|field| field.name.as_ref())
+        .collect();
+    let about = if create {
+        format!("A {} to create.", spec.object)
+    } else {
+        format!(
+            "A JSON merge patch of a {}: the fields it names change, null clears.",
+            spec.object
+        )
+    };
+    let mut schema = json!({
+        "type": "object", "description": about, "properties": properties,
+        "additionalProperties": false,
+    });
+    if !required.is_empty() {
+        schema["required"] = json!(required);
+    }
+    schema
+}
+
+fn body_schema(spec: &ObjectSpec) -> Value {
+    let mut properties = Map::new();
+    properties.insert("id".into(), json!({"type": "string", "format": "uuid"}));
+    let mut required = vec!["id".to_owned()];
+    for field in writable(spec) {
+        let schema = match field.kind {
+            FieldKind::Tags => value_schema(field),
+            _ if field.required => value_schema(field),
+            _ => nullable(value_schema(field)),
+        };
+        properties.insert(field.name.to_string(), schema);
+        required.push(field.name.to_string());
+    }
+    if spec.capabilities.custom_fields {
+        properties.insert("custom".into(), json!({"type": "object"}));
+        required.push("custom".into());
+    }
+    for (name, schema) in [
+        ("version", json!({"type": "integer", "format": "int64"})),
+        (
+            "created_at",
+            json!({"type": "string", "format": "date-time"}),
+        ),
+        (
+            "updated_at",
+            json!({"type": "string", "format": "date-time"}),
+        ),
+        (
+            "created_by",
+            json!({"type": ["string", "null"], "format": "uuid"}),
+        ),
+        (
+            "deleted_at",
+            json!({"type": ["string", "null"], "format": "date-time"}),
+        ),
+    ] {
+        properties.insert(name.into(), schema);
+        required.push(name.into());
+    }
+    json!({"type": "object", "description": spec.about, "properties": properties, "required": required})
+}
+
+fn json_body(schema: Value) -> Value {
+    json!({"required": true, "content": {"application/json": {"schema": schema}}})
+}
+
+fn ok(description: &str, schema: Value) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": schema}}})
+}
+
+/// Adds every engine object's schemas, operations and tag to the document.
+pub fn add(document: &mut OpenApi) {
+    for spec in rapport_domain::objects::engine_objects() {
+        add_object(document, spec);
+    }
+}
+
+fn add_object(document: &mut OpenApi, spec: &ObjectSpec) {
+    let one = spec.object.as_str();
+    let many = spec.plural.as_ref();
+    let name = pascal(one);
+    let (body, input, patch, list) = (
+        name.clone(),
+        format!("{name}Input"),
+        format!("{name}Patch"),
+        format!("{name}List"),
+    );
+    let schemas = [
+        (body.clone(), body_schema(spec)),
+        (input.clone(), input_schema(spec, true)),
+        (patch.clone(), input_schema(spec, false)),
+        (
+            list.clone(),
+            json!({"type": "object", "required": ["data", "next_cursor"], "properties": {
+                "data": {"type": "array", "items": schema_ref(&body)},
+                "next_cursor": {"type": ["string", "null"], "description": "Where the next page starts; null on the last page."},
+                "total": {"type": "integer", "format": "int64", "description": "The number of matching rows, with `include=total`."},
+            }}),
+        ),
+    ];
+    let components = document.components.get_or_insert_with(Default::default);
+    for (key, schema) in schemas {
+        if let Ok(schema) = serde_json::from_value(schema) {
+            components.schemas.insert(key, schema);
+        }
+    }
+
+    let tag = |summary: String, op: String, rest: Value| -> Value {
+        let mut operation = json!({"tags": [many], "summary": summary, "operationId": op});
+        if let (Some(target), Some(rest)) = (operation.as_object_mut(), rest.as_object()) {
+            target.extend(rest.clone());
+        }
+        operation
+    };
+    let id_param = json!({"name": "id", "in": "path", "required": true,
+        "description": format!("The {one}'s id."), "schema": {"type": "string", "format": "uuid"}});
+    let if_match = |what: &str| {
+        json!({"name": "If-Match", "in": "header", "required": false,
+            "description": format!("The ETag the {what} is based on."), "schema": {"type": "string"}})
+    };
+    let external_param = json!({"name": "external_id", "in": "path", "required": true,
+        "description": "Your system's id for the record.", "schema": {"type": "string", "maxLength": 255}});
+    let query = |name: &str, description: &str, schema: Value| json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema});
+    let sortable: Vec<String> = spec
+        .fields
+        .iter()
+        .filter(|f| f.sortable)
+        .map(|f| f.name.to_string())
+        .collect();
+    let searched: Vec<String> = spec
+        .fields
+        .iter()
+        .filter(|f| f.searchable)
+        .map(|f| f.name.to_string())
+        .collect();
+    let time = json!({"type": "string", "format": "date-time"});
+    let list_params = json!([
+        query(
+            "limit",
+            "Rows per page, 1 to 200.",
+            json!({"type": "integer", "format": "int32", "minimum": 1, "maximum": 200, "default": 50})
+        ),
+        query(
+            "cursor",
+            "The `next_cursor` of the previous page.",
+            json!({"type": "string", "minLength": 1})
+        ),
+        query(
+            "include",
+            "`total` adds the number of matching rows to the answer.",
+            json!({"type": "string", "pattern": "^total$"})
+        ),
+        query(
+            "sort",
+            &format!(
+                "Sort keys, comma-separated, `-` for descending: {}, custom.<key>. Default `-created_at`.",
+                sortable.join(", ")
+            ),
+            json!({"type": "string"})
+        ),
+        query(
+            "q",
+            &format!(
+                "Case-insensitive substring search over {}.",
+                searched.join(" and ")
+            ),
+            json!({"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"})
+        ),
+        query(
+            "tag",
+            "Only records with this tag.",
+            json!({"type": "string"})
+        ),
+        query("created_after", "Created at or after.", time.clone()),
+        query("created_before", "Created before.", time.clone()),
+        query("updated_after", "Changed at or after.", time.clone()),
+        query("updated_before", "Changed before.", time),
+        query(
+            "deleted",
+            &format!("`true` lists the deleted {many} instead of the live ones."),
+            json!({"type": "boolean"})
+        ),
+    ]);
+    let record = schema_ref(&body);
+    let paths = [
+        (
+            format!("/v1/{many}"),
+            json!({
+                "get": tag(format!("List {many}"), format!("list_{many}"), json!({
+                    "parameters": list_params,
+                    "responses": {"200": ok(&format!("A page of {many}."), schema_ref(&list))},
+                })),
+                "post": tag(format!("Create a {one}"), format!("create_{one}"), json!({
+                    "requestBody": json_body(schema_ref(&input)),
+                    "responses": {
+                        "201": ok(&format!("The {one}."), record.clone()),
+                        "409": response_ref("Conflict"),
+                    },
+                })),
+            }),
+        ),
+        (
+            format!("/v1/{many}/search"),
+            json!({
+                "post": tag(format!("Search {many} with a filter tree"), format!("search_{many}"), json!({
+                    "requestBody": json_body(schema_ref("SearchRequest")),
+                    "responses": {"200": ok(&format!("A page of matching {many}."), schema_ref(&list))},
+                })),
+            }),
+        ),
+        (
+            format!("/v1/{many}/batch/upsert"),
+            json!({
+                "post": tag(format!("Create or change up to 1,000 {many}"), format!("batch_upsert_{many}"), json!({
+                    "description": "Up to 1,000 records found by `id_property`: each created or updated (or left `unchanged`). One result per row in input order; with `all_or_none`, one failing row leaves the batch unwritten.",
+                    "requestBody": json_body(schema_ref("BatchUpsertRequest")),
+                    "responses": {"200": ok("One result per row.", schema_ref("BatchResponse"))},
+                })),
+            }),
+        ),
+        (
+            format!("/v1/{many}/batch/delete"),
+            json!({
+                "post": tag(format!("Delete up to 1,000 {many}"), format!("batch_delete_{many}"), json!({
+                    "requestBody": json_body(schema_ref("BatchDeleteRequest")),
+                    "responses": {"200": ok("One result per row.", schema_ref("BatchResponse"))},
+                })),
+            }),
+        ),
+        (
+            format!("/v1/{many}/external/{{external_id}}"),
+            json!({
+                "get": tag(format!("Read a {one} by external id"), format!("get_{one}_by_external_id"), json!({
+                    "parameters": [external_param.clone()],
+                    "responses": {"200": ok("The record.", record.clone()), "404": response_ref("NotFound")},
+                })),
+                "put": tag(format!("Create or change a {one} by external id"), format!("upsert_{one}_by_external_id"), json!({
+                    "description": "Creates the record with this external id (201), or changes it (200) as a merge patch; an `external_id` in the body must equal the path's. Safe to retry.",
+                    "parameters": [external_param],
+                    "requestBody": json_body(schema_ref(&patch)),
+                    "responses": {
+                        "200": ok("The changed record.", record.clone()),
+                        "201": ok("The created record.", record.clone()),
+                        "409": response_ref("Conflict"),
+                    },
+                })),
+            }),
+        ),
+        (
+            format!("/v1/{many}/{{id}}"),
+            json!({
+                "get": tag(format!("Read a {one}"), format!("get_{one}"), json!({
+                    "parameters": [id_param.clone()],
+                    "responses": {"200": ok(&format!("The {one}."), record.clone()), "404": response_ref("NotFound")},
+                })),
+                "patch": tag(format!("Change a {one} (JSON merge patch)"), format!("update_{one}"), json!({
+                    "parameters": [id_param.clone(), if_match("change")],
+                    "requestBody": json_body(schema_ref(&patch)),
+                    "responses": {
+                        "200": ok(&format!("The changed {one}."), record.clone()),
+                        "404": response_ref("NotFound"),
+                        "409": response_ref("Conflict"),
+                        "412": response_ref("VersionMismatch"),
+                    },
+                })),
+                "delete": tag(format!("Delete a {one} (restorable)"), format!("delete_{one}"), json!({
+                    "parameters": [id_param.clone(), if_match("deletion")],
+                    "responses": {
+                        "204": {"description": format!("The {one} is in the trash (`?deleted=true`).")},
+                        "404": response_ref("NotFound"),
+                        "412": response_ref("VersionMismatch"),
+                    },
+                })),
+            }),
+        ),
+        (
+            format!("/v1/{many}/{{id}}/restore"),
+            json!({
+                "post": tag(format!("Restore a deleted {one}"), format!("restore_{one}"), json!({
+                    "parameters": [id_param.clone()],
+                    "responses": {
+                        "200": ok(&format!("The restored {one}."), record),
+                        "404": response_ref("NotFound"),
+                        "409": response_ref("Conflict"),
+                    },
+                })),
+            }),
+        ),
+        (
+            format!("/v1/{many}/{{id}}/history"),
+            json!({
+                "get": tag(format!("A {one}'s history"), format!("{one}_history"), json!({
+                    "parameters": [id_param, query("limit", "Rows per page, 1 to 200.", json!({"type": "integer", "format": "int32", "minimum": 1, "maximum": 200, "default": 50})), query("cursor", "The `next_cursor` of the previous page.", json!({"type": "string", "minLength": 1}))],
+                    "responses": {"200": ok("A page of changes, newest first.", schema_ref("HistoryList")), "404": response_ref("NotFound")},
+                })),
+            }),
+        ),
+    ];
+    for (path, item) in paths {
+        match serde_json::from_value::<PathItem>(item) {
+            Ok(item) => {
+                document.paths.paths.insert(path, item);
+            }
+            Err(error) => tracing::error!(%error, %path, "cannot document an engine route"),
+        }
+    }
+    let tags = document.tags.get_or_insert_with(Vec::new);
+    if !tags.iter().any(|t| t.name == many) {
+        let mut tag = utoipa::openapi::tag::Tag::new(many);
+        tag.description = Some(spec.about.to_string());
+        tags.push(tag);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_engine_route_is_documented_with_its_schemas() {
+        let mut document = OpenApi::default();
+        add_object(&mut document, &rapport_domain::objects::competitor::SPEC);
+        let paths: Vec<&String> = document.paths.paths.keys().collect();
+        assert_eq!(paths.len(), 8, "{paths:?}");
+        let schemas = &document.components.as_ref().unwrap().schemas;
+        for name in [
+            "Competitor",
+            "CompetitorInput",
+            "CompetitorPatch",
+            "CompetitorList",
+        ] {
+            assert!(schemas.contains_key(name), "{name}");
+        }
+        let input = serde_json::to_value(&schemas["CompetitorInput"]).unwrap();
+        assert_eq!(input["required"], json!(["name"]));
+        assert_eq!(input["properties"]["notes"]["maxLength"], json!(5000));
+        assert_eq!(pascal("sla_policy"), "SlaPolicy");
+    }
+}

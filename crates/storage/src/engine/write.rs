@@ -1,0 +1,394 @@
+//! The engine's batch write: plan every row against the records it finds with a constant
+//! number of lookups, then write the chunk — multi-row inserts, one constant update per changed
+//! row, the tag keys, the search index and the events — and answer from what was planned.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use rapport_domain::custom_field::{self, CustomFieldDef};
+use rapport_domain::kit::FieldKind;
+use rapport_domain::kit::record::{self, Record, RecordPatch};
+use rapport_domain::record::{Changes, EventAction};
+use rapport_domain::write::{IdProperty, RowOutcome, RowStatus, RowTarget, WriteRow};
+use rapport_domain::{AuthContext, FieldIssue, StoreError};
+use serde_json::{Map, Value};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::{Bound, Layout};
+use crate::events::NewEvent;
+use crate::records::{Written, deleted_changes};
+
+/// What a row will write.
+struct Planned {
+    id: Uuid,
+    insert: bool,
+    revive: bool,
+    values: Map<String, Value>,
+    custom: Map<String, Value>,
+    changes: Changes,
+}
+
+enum Decision {
+    Write(Box<Planned>),
+    Unchanged(Uuid),
+    Failed(StoreError),
+}
+
+/// A record's standard values and custom values.
+type Values = (Map<String, Value>, Map<String, Value>);
+
+/// A row's record before (if any), its values and custom values after, or why it fails.
+type Draft<'a> = Result<(Option<&'a Record>, Map<String, Value>, Map<String, Value>), StoreError>;
+
+fn in_batch(field: &str, first: usize) -> StoreError {
+    StoreError::Invalid(vec![FieldIssue::new(
+        field,
+        "duplicate_in_batch",
+        format!("row {first} of this batch already has this {field}"),
+    )])
+}
+
+/// The key a row's target names, to refuse two rows of one batch writing one record.
+fn target_key(target: &RowTarget) -> Option<String> {
+    match target {
+        RowTarget::Create => None,
+        RowTarget::Update { id, .. } => Some(format!("id:{id}")),
+        RowTarget::Upsert { property, value } => Some(format!("{}:{value}", property.as_str())),
+    }
+}
+
+/// The record a row's target finds among `existing`, or why it finds none.
+fn find<'a>(
+    layout: &Layout,
+    target: &RowTarget,
+    by_id: &HashMap<Uuid, &'a Record>,
+    by_external: &HashMap<&str, &'a Record>,
+) -> Result<Option<&'a Record>, StoreError> {
+    let live = |record: Option<&'a Record>| match record {
+        Some(record) if record.deleted_at.is_none() => Ok(Some(record)),
+        _ => Err(StoreError::NotFound),
+    };
+    match target {
+        RowTarget::Create => Ok(None),
+        RowTarget::Update {
+            id,
+            expected_version,
+        } => match live(by_id.get(id).copied())? {
+            Some(record) if expected_version.is_some_and(|v| v != record.version) => {
+                Err(StoreError::VersionMismatch {
+                    current: record.version,
+                })
+            }
+            found => Ok(found),
+        },
+        RowTarget::Upsert {
+            property: IdProperty::Id,
+            value,
+        } => live(
+            Uuid::parse_str(value)
+                .ok()
+                .and_then(|id| by_id.get(&id).copied()),
+        ),
+        RowTarget::Upsert {
+            property: IdProperty::ExternalId,
+            value,
+        } => Ok(by_external.get(value.as_str()).copied()),
+        RowTarget::Upsert { property, .. } => Err(StoreError::Invalid(vec![FieldIssue::new(
+            "id_property",
+            "invalid_value",
+            format!(
+                "{} records are not found by {}",
+                layout.spec.object,
+                property.as_str()
+            ),
+        )])),
+    }
+}
+
+/// A row's values and custom values after its patch, or its problems.
+fn draft(
+    layout: &Layout,
+    definitions: &[CustomFieldDef],
+    row: &WriteRow<RecordPatch>,
+    before: Option<&Record>,
+) -> Result<Values, StoreError> {
+    let empty = Map::new();
+    let mut values = row.patch.apply(before.map_or(&empty, |r| &r.values));
+    let mut issues = Vec::new();
+    if let RowTarget::Upsert {
+        property: IdProperty::ExternalId,
+        value,
+    } = &row.target
+    {
+        match row.patch.values.get("external_id") {
+            Some(Value::String(given)) if given != value => issues.push(FieldIssue::new(
+                "external_id",
+                "invalid_value",
+                "differs from the external_id the row is found by",
+            )),
+            _ => {
+                values.insert("external_id".into(), Value::from(value.clone()));
+            }
+        }
+    }
+    issues.extend(record::missing_required(layout.spec, &values));
+    let current = before.map_or(&empty, |r| &r.custom);
+    let (custom, found) = custom_field::apply_all(
+        definitions,
+        current,
+        row.patch.custom.as_ref().unwrap_or(&empty),
+    );
+    issues.extend(found);
+    if issues.is_empty() {
+        Ok((values, custom))
+    } else {
+        Err(StoreError::Invalid(issues))
+    }
+}
+
+per_backend! {
+    async fn plan_records(
+        conn: &mut Conn,
+        ctx: &AuthContext,
+        layout: &Layout,
+        rows: &[WriteRow<RecordPatch>],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Decision>, crate::error::DbError> {
+        let spec = layout.spec;
+        let definitions = if spec.capabilities.custom_fields {
+            sql::custom_fields(&mut *conn, ctx.org_id, spec.object).await?
+        } else {
+            Vec::new()
+        };
+        let mut ids = Vec::new();
+        let mut external_ids = Vec::new();
+        for row in rows {
+            match &row.target {
+                RowTarget::Update { id, .. } => ids.push(*id),
+                RowTarget::Upsert { property: IdProperty::Id, value } => ids.extend(Uuid::parse_str(value).ok()),
+                RowTarget::Upsert { property: IdProperty::ExternalId, value } => external_ids.push(value.clone()),
+                _ => {}
+            }
+        }
+        let mut existing: Vec<Record> = Vec::new();
+        if !ids.is_empty() || !external_ids.is_empty() {
+            let mut qb = sql::Builder::new(layout.select);
+            // `select … where t.org_id = ` then the keyed branches, each naming the tenant.
+            qb.push_bind(ctx.org_id).push(" and ");
+            sql::push_keyed_lookup(&mut qb, ctx.org_id, &ids, &external_ids, "t.external_id", &[]);
+            sql::push_lock_rows(&mut qb);
+            existing = sql::fetch_records(&mut *conn, layout, &mut qb).await?;
+        }
+        let by_id: HashMap<Uuid, &Record> = existing.iter().map(|r| (r.id, r)).collect();
+        let by_external: HashMap<&str, &Record> = existing
+            .iter()
+            .filter_map(|r| r.value("external_id").as_str().map(|e| (e, r)))
+            .collect();
+
+        let mut targets_seen: HashMap<String, usize> = HashMap::new();
+        let mut drafts: Vec<Draft<'_>> = Vec::with_capacity(rows.len());
+        for (index, row) in rows.iter().enumerate() {
+            if let Some(key) = target_key(&row.target) {
+                if let Some(first) = targets_seen.get(&key) {
+                    drafts.push(Err(in_batch("id", *first)));
+                    continue;
+                }
+                targets_seen.insert(key, index);
+            }
+            drafts.push(find(layout, &row.target, &by_id, &by_external).and_then(|before| {
+                draft(layout, &definitions, row, before).map(|(values, custom)| (before, values, custom))
+            }));
+        }
+
+        let mut wanted_external: Vec<String> = Vec::new();
+        let mut wanted_custom: HashMap<String, Vec<Value>> = HashMap::new();
+        for (_, values, custom) in drafts.iter().flatten() {
+            wanted_external.extend(values.get("external_id").and_then(Value::as_str).map(str::to_owned));
+            for def in definitions.iter().filter(|d| d.unique) {
+                if let Some(value) = custom.get(&def.key) {
+                    wanted_custom.entry(def.key.clone()).or_default().push(value.clone());
+                }
+            }
+        }
+        let mut external_holders: HashMap<String, Uuid> = HashMap::new();
+        if !wanted_external.is_empty() {
+            let mut qb = sql::Builder::new("select t.external_id, t.id from ");
+            qb.push(layout.storage.table).push(" t where ");
+            sql::push_key_branch(&mut qb, "t.", ctx.org_id, "t.external_id", wanted_external);
+            let found: Vec<(String, Uuid)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+            external_holders.extend(found);
+        }
+        let custom_holders = sql::unique_holders(conn, &layout.storage, ctx.org_id, &definitions, &wanted_custom).await?;
+
+        let mut claimed: HashMap<(String, String), usize> = HashMap::new();
+        let mut decisions = Vec::with_capacity(rows.len());
+        for (index, draft) in drafts.into_iter().enumerate() {
+            let (before, values, custom) = match draft {
+                Ok(draft) => draft,
+                Err(error) => {
+                    decisions.push(Decision::Failed(error));
+                    continue;
+                }
+            };
+            let id = before.map_or_else(Uuid::now_v7, |r| r.id);
+            let mut issues = Vec::new();
+            for def in definitions.iter().filter(|d| d.unique) {
+                let Some(value) = custom.get(&def.key) else { continue };
+                let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+                if custom_holders.get(&(def.key.clone(), text.clone())).is_some_and(|h| *h != id) {
+                    issues.push(crate::records::custom_taken(&def.key, None));
+                } else if let Some(first) = claimed.insert((format!("custom.{}", def.key), text), index) {
+                    issues.push(FieldIssue::new(format!("custom.{}", def.key), "duplicate_in_batch", format!("row {first} of this batch already has this value")));
+                }
+            }
+            if !issues.is_empty() {
+                decisions.push(Decision::Failed(StoreError::Invalid(issues)));
+                continue;
+            }
+            if let Some(external_id) = values.get("external_id").and_then(Value::as_str) {
+                if external_holders.get(external_id).is_some_and(|h| *h != id) {
+                    decisions.push(Decision::Failed(StoreError::Conflict { field: Some("external_id".into()) }));
+                    continue;
+                }
+                if let Some(first) = claimed.insert(("external_id".into(), external_id.to_owned()), index) {
+                    decisions.push(Decision::Failed(in_batch("external_id", first)));
+                    continue;
+                }
+            }
+            let revive = before.is_some_and(|r| r.deleted_at.is_some());
+            let after = Record {
+                object: spec.object,
+                id,
+                values: values.clone(),
+                custom: custom.clone(),
+                version: before.map_or(1, |r| r.version + 1),
+                created_at: before.map_or(at, |r| r.created_at),
+                updated_at: at,
+                created_by: before.map_or(Some(ctx.user_id), |r| r.created_by),
+                deleted_at: None,
+            };
+            let mut changes = record::diff_fields(spec, before, &after);
+            if let Some(before) = before.filter(|_| revive) {
+                changes.extend(deleted_changes(before.deleted_at, None));
+            }
+            if before.is_some() && changes.is_empty() {
+                decisions.push(Decision::Unchanged(id));
+                continue;
+            }
+            decisions.push(Decision::Write(Box::new(Planned { id, insert: before.is_none(), revive, values, custom, changes })));
+        }
+        Ok(decisions)
+    }
+
+    fn push_bound(row: &mut sqlx::query_builder::Separated<'_, Db, &'static str>, bound: Bound) {
+        match bound {
+            Bound::Text(v) => row.push_bind(v),
+            Bound::Integer(v) => row.push_bind(v),
+            Bound::Boolean(v) => row.push_bind(v),
+            Bound::Date(v) => row.push_bind(v),
+            Bound::Time(v) => row.push_bind(v),
+            Bound::Id(v) => row.push_bind(v),
+            Bound::Tags(v) => row.push_bind(v),
+        };
+    }
+
+    pub(crate) async fn write_records(
+        conn: &mut Conn,
+        ctx: &AuthContext,
+        layout: &Layout,
+        rows: &[WriteRow<RecordPatch>],
+        all_or_none: bool,
+        at: DateTime<Utc>,
+    ) -> Result<Written, crate::error::DbError> {
+        let decisions = plan_records(conn, ctx, layout, rows, at).await?;
+        if all_or_none && decisions.iter().any(|d| matches!(d, Decision::Failed(_))) {
+            let outcomes = decisions.into_iter().map(|d| match d {
+                Decision::Failed(error) => RowOutcome::error(error),
+                _ => RowOutcome::error(rapport_domain::write::not_applied()),
+            }).collect();
+            return Ok(Written { outcomes, commit: false });
+        }
+        let planned: Vec<&Planned> = decisions.iter().filter_map(|d| match d {
+            Decision::Write(p) => Some(p.as_ref()),
+            _ => None,
+        }).collect();
+        let inserts: Vec<&&Planned> = planned.iter().filter(|p| p.insert).collect();
+        // SQLite binds at most 32,766 values a statement; chunks stay well below on any object.
+        let per_chunk = (30_000 / (layout.fields.len() + layout.sorted.len() + 8)).clamp(1, 500);
+        for chunk in inserts.chunks(per_chunk) {
+            let mut qb = sql::Builder::new(layout.insert);
+            qb.push_values(chunk, |mut row, p| {
+                row.push_bind(ctx.org_id).push_bind(p.id);
+                for bound in layout.bound(&p.values) {
+                    push_bound(&mut row, bound);
+                }
+                row.push_bind(Json(p.custom.clone()))
+                    .push_bind(record::search_text(layout.spec, &p.values))
+                    .push_bind(1_i64)
+                    .push_bind(at)
+                    .push_bind(at)
+                    .push_bind(ctx.user_id);
+            });
+            qb.build().execute(&mut *conn).await?;
+        }
+        for p in planned.iter().filter(|p| !p.insert) {
+            let mut query = sqlx::query(layout.update).bind(ctx.org_id).bind(p.id);
+            for bound in layout.bound(&p.values) {
+                query = match bound {
+                    Bound::Text(v) => query.bind(v),
+                    Bound::Integer(v) => query.bind(v),
+                    Bound::Boolean(v) => query.bind(v),
+                    Bound::Date(v) => query.bind(v),
+                    Bound::Time(v) => query.bind(v),
+                    Bound::Id(v) => query.bind(v),
+                    Bound::Tags(v) => query.bind(v),
+                };
+            }
+            query
+                .bind(Json(&p.custom))
+                .bind(record::search_text(layout.spec, &p.values))
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+        }
+        let tag_fields: Vec<&str> = layout
+            .fields
+            .iter()
+            .filter(|(field, _)| field.kind == FieldKind::Tags)
+            .map(|(field, _)| field.name.as_ref())
+            .collect();
+        if !tag_fields.is_empty() {
+            let keys: Vec<(Uuid, Vec<(&'static str, String)>)> = planned
+                .iter()
+                .filter(|p| p.insert || tag_fields.iter().any(|f| p.changes.contains_key(*f)))
+                .map(|p| {
+                    let tags = tag_fields
+                        .iter()
+                        .filter_map(|f| p.values.get(*f).and_then(Value::as_array))
+                        .flatten()
+                        .filter_map(|tag| tag.as_str().map(|t| ("tag", t.to_owned())))
+                        .collect();
+                    (p.id, tags)
+                })
+                .collect();
+            sql::replace_keys_many(conn, ctx.org_id, layout.spec.object, &keys).await?;
+        }
+        let ids: Vec<Uuid> = planned.iter().map(|p| p.id).collect();
+        sql::index_search_many(conn, &layout.storage, &ids).await?;
+        let events: Vec<NewEvent<'_>> = planned.iter().map(|p| NewEvent {
+            object: layout.spec.object,
+            id: p.id,
+            action: if p.insert { EventAction::Created } else if p.revive { EventAction::Restored } else { EventAction::Updated },
+            changes: &p.changes,
+            merged_ids: &[],
+        }).collect();
+        sql::append_events(conn, ctx, &events, at).await?;
+        let outcomes = decisions.into_iter().map(|d| match d {
+            Decision::Write(p) => RowOutcome::ok(if p.insert { RowStatus::Created } else { RowStatus::Updated }, p.id),
+            Decision::Unchanged(id) => RowOutcome::ok(RowStatus::Unchanged, id),
+            Decision::Failed(error) => RowOutcome::error(error),
+        }).collect();
+        Ok(Written { outcomes, commit: true })
+    }
+}
