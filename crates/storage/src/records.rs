@@ -116,6 +116,41 @@ pub(crate) fn custom_taken(key: &str, holder: Option<Uuid>) -> FieldIssue {
     FieldIssue::new(format!("custom.{key}"), "taken", message)
 }
 
+/// A batch row's unique custom values that another record holds (`taken` says so) or an
+/// earlier row of the batch claimed; the row's values are claimed for the rows after it.
+pub(crate) fn unique_custom_issues(
+    definitions: &[CustomFieldDef],
+    custom: &serde_json::Map<String, Value>,
+    id: Uuid,
+    holders: &std::collections::HashMap<(String, String), Uuid>,
+    claimed: &mut std::collections::HashMap<(String, String), usize>,
+    index: usize,
+    taken: impl Fn(&str) -> FieldIssue,
+) -> Vec<FieldIssue> {
+    let mut issues = Vec::new();
+    for def in definitions.iter().filter(|d| d.unique) {
+        let Some(value) = custom.get(&def.key) else {
+            continue;
+        };
+        let text = value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_owned);
+        if holders
+            .get(&(def.key.clone(), text.clone()))
+            .is_some_and(|holder| *holder != id)
+        {
+            issues.push(taken(&def.key));
+        } else if let Some(first) = claimed.insert((format!("custom.{}", def.key), text), index) {
+            issues.push(FieldIssue::new(
+                format!("custom.{}", def.key),
+                "duplicate_in_batch",
+                format!("row {first} of this batch already has this value"),
+            ));
+        }
+    }
+    issues
+}
+
 /// Standard sort: newest first.
 pub(crate) const DEFAULT_SORT: &[(&str, bool)] = &[("created_at", true)];
 

@@ -232,16 +232,9 @@ per_backend! {
                 }
             };
             let id = before.map_or_else(Uuid::now_v7, |r| r.id);
-            let mut issues = Vec::new();
-            for def in definitions.iter().filter(|d| d.unique) {
-                let Some(value) = custom.get(&def.key) else { continue };
-                let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
-                if custom_holders.get(&(def.key.clone(), text.clone())).is_some_and(|h| *h != id) {
-                    issues.push(crate::records::custom_taken(&def.key, None));
-                } else if let Some(first) = claimed.insert((format!("custom.{}", def.key), text), index) {
-                    issues.push(FieldIssue::new(format!("custom.{}", def.key), "duplicate_in_batch", format!("row {first} of this batch already has this value")));
-                }
-            }
+            let issues = crate::records::unique_custom_issues(&definitions, &custom, id, &custom_holders, &mut claimed, index, |key| {
+                crate::records::custom_taken(key, None)
+            });
             if !issues.is_empty() {
                 decisions.push(Decision::Failed(StoreError::Invalid(issues)));
                 continue;
