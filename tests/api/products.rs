@@ -218,3 +218,67 @@ async fn only_managers_and_above_write_the_catalog(app: TestApp) {
     assert_eq!(read_by_sales.status, 200);
     assert_eq!(read_by_sales.json()["data"].as_array().unwrap().len(), 1);
 }
+
+both_backends!(a_product_is_active_by_default_and_found_by_its_sku);
+async fn a_product_is_active_by_default_and_found_by_its_sku(app: TestApp) {
+    let owner = app.signup("Acme", "owner@acme.example").await;
+    let token = &owner.access_token;
+    let created = app
+        .create(
+            token,
+            "/v1/products",
+            json!({"sku": "TEA-1", "name": "Tea"}),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap();
+
+    let nulled = app
+        .patch_as(
+            &format!("/v1/products/{id}"),
+            token,
+            &json!({"active": false}),
+        )
+        .await
+        .json();
+    let reset = app
+        .patch_as(
+            &format!("/v1/products/{id}"),
+            token,
+            &json!({"active": null}),
+        )
+        .await
+        .json();
+    let batch = app
+        .post_as(
+            "/v1/products/batch/upsert",
+            token,
+            &json!({"id_property": "sku", "records": [
+                {"sku": "TEA-1", "name": "Green tea"},
+                {"sku": "CUP-1", "name": "Cup"},
+            ]}),
+        )
+        .await
+        .json();
+    let tagged = app.get_as("/v1/products?tag=vip", token).await;
+    let bad_filter = app.get_as("/v1/products?active=maybe", token).await;
+
+    assert_eq!(created["active"], true);
+    assert_eq!(nulled["active"], false);
+    assert_eq!(reset["active"], true, "null sets the default");
+    assert_eq!(batch["results"][0]["status"], "updated");
+    assert_eq!(batch["results"][0]["id"], id);
+    assert_eq!(batch["results"][1]["status"], "created");
+    let green = app
+        .get_as(&format!("/v1/products/{id}"), token)
+        .await
+        .json();
+    assert_eq!(green["name"], "Green tea");
+    assert_eq!(
+        tagged.assert_problem(422, "validation_failed")["errors"][0]["field"],
+        "tag"
+    );
+    assert_eq!(
+        bad_filter.assert_problem(422, "validation_failed")["errors"][0]["field"],
+        "active"
+    );
+}

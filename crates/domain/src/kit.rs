@@ -71,6 +71,33 @@ pub struct FieldSpec {
     pub sortable: bool,
     /// `q` searches it.
     pub searchable: bool,
+    /// No two live records share a value (a write that would is a 409 naming the field). A
+    /// natural key other than `id` and `external_id` names a unique field of the same name.
+    pub unique: bool,
+    /// Lists take it as a query parameter (`?category=tea`), an equality filter.
+    pub filterable: bool,
+    /// The value a record has when none is given (or null is written).
+    pub default: Option<Literal>,
+    /// Another field that must have a value whenever this one has (`currency` for an amount).
+    pub requires: Option<&'static str>,
+    /// What it holds, for the API document, when its name and kind do not say it all.
+    pub about: Option<&'static str>,
+}
+
+/// A constant value of a declaration (a field's default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Literal {
+    Boolean(bool),
+    Integer(i64),
+}
+
+impl Literal {
+    pub fn to_json(self) -> serde_json::Value {
+        match self {
+            Literal::Boolean(value) => value.into(),
+            Literal::Integer(value) => value.into(),
+        }
+    }
 }
 
 /// What a field holds.
@@ -138,6 +165,11 @@ impl FieldSpec {
             required: false,
             sortable: false,
             searchable: false,
+            unique: false,
+            filterable: false,
+            default: None,
+            requires: None,
+            about: None,
         }
     }
 
@@ -159,6 +191,36 @@ impl FieldSpec {
         self
     }
 
+    /// The same field, unique among live records.
+    pub const fn unique(mut self) -> FieldSpec {
+        self.unique = true;
+        self
+    }
+
+    /// The same field, which lists filter by as a query parameter.
+    pub const fn filterable(mut self) -> FieldSpec {
+        self.filterable = true;
+        self
+    }
+
+    /// The same field, with this value unless one is given.
+    pub const fn default_to(mut self, value: Literal) -> FieldSpec {
+        self.default = Some(value);
+        self
+    }
+
+    /// The same field, described for the API document.
+    pub const fn about(mut self, text: &'static str) -> FieldSpec {
+        self.about = Some(text);
+        self
+    }
+
+    /// The same field, which needs `other` to have a value whenever it has one.
+    pub const fn requires(mut self, other: &'static str) -> FieldSpec {
+        self.requires = Some(other);
+        self
+    }
+
     /// A reference to another record, which a write may also give by these other names
     /// (see [`FieldSpec::also_by`]).
     pub const fn reference(
@@ -175,6 +237,11 @@ impl FieldSpec {
             required: false,
             sortable: false,
             searchable: false,
+            unique: false,
+            filterable: false,
+            default: None,
+            requires: None,
+            about: None,
         }
     }
 
@@ -189,6 +256,11 @@ impl FieldSpec {
             required: false,
             sortable: false,
             searchable: false,
+            unique: false,
+            filterable: false,
+            default: None,
+            requires: None,
+            about: None,
         }
     }
 

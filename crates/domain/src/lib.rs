@@ -17,7 +17,6 @@ pub mod object;
 pub mod objects;
 pub mod order;
 pub mod page;
-pub mod product;
 pub mod query;
 pub mod record;
 pub mod store;

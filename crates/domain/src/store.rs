@@ -29,7 +29,6 @@ use crate::kit::record::{Record, RecordPatch};
 use crate::object::ObjectType;
 use crate::order::{Order, OrderPatch};
 use crate::page::{Page, PageRequest};
-use crate::product::{Product, ProductPatch};
 use crate::query::RawFilter;
 use crate::record::{ChangePage, Duplicate, MergeOutcome, RecordEvent};
 use crate::webhook::{
@@ -101,7 +100,6 @@ pub trait Store: Send + Sync + 'static {
     fn custom_fields(&self) -> &dyn CustomFieldStore;
     fn contacts(&self) -> &dyn ContactStore;
     fn companies(&self) -> &dyn CompanyStore;
-    fn products(&self) -> &dyn ProductStore;
     fn orders(&self) -> &dyn OrderStore;
     /// Every object the engine serves, each call naming its declaration.
     fn records(&self) -> &dyn RecordStore;
@@ -454,37 +452,6 @@ pub trait CompanyStore: Send + Sync {
         duplicates: &[Uuid],
         dry_run: bool,
     ) -> Result<MergeOutcome<Company>, StoreError>;
-}
-
-/// Products: the organization's catalog, visible to everyone in it.
-#[async_trait]
-pub trait ProductStore: Send + Sync {
-    async fn write(
-        &self,
-        ctx: &AuthContext,
-        rows: Vec<WriteRow<ProductPatch>>,
-        all_or_none: bool,
-    ) -> Result<Vec<RowOutcome>, StoreError>;
-    async fn delete_many(
-        &self,
-        ctx: &AuthContext,
-        targets: Vec<RowTarget>,
-        all_or_none: bool,
-    ) -> Result<Vec<RowOutcome>, StoreError>;
-    async fn get(&self, ctx: &AuthContext, id: Uuid) -> Result<Product, StoreError>;
-    async fn get_many(&self, ctx: &AuthContext, ids: &[Uuid]) -> Result<Vec<Product>, StoreError>;
-    async fn restore(&self, ctx: &AuthContext, id: Uuid) -> Result<Product, StoreError>;
-    async fn list(
-        &self,
-        ctx: &AuthContext,
-        request: &ListRequest,
-    ) -> Result<Page<Product>, StoreError>;
-    async fn history(
-        &self,
-        ctx: &AuthContext,
-        id: Uuid,
-        page: &PageRequest,
-    ) -> Result<Page<RecordEvent>, StoreError>;
 }
 
 /// The engine's records: one store for every object served from its declaration alone.

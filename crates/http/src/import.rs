@@ -17,7 +17,6 @@ use crate::formula;
 use crate::routes::companies::CompanyResource;
 use crate::routes::contacts::ContactResource;
 use crate::routes::orders::OrderResource;
-use crate::routes::products::ProductResource;
 use crate::routes::records::too_many;
 use crate::routes::writes::{self, Resource};
 use crate::storable;
@@ -502,11 +501,13 @@ impl ImportRun {
         match self.claimed.job.object {
             ObjectType::Contact => self.chunk(&ContactResource, store, size).await,
             ObjectType::Company => self.chunk(&CompanyResource, store, size).await,
-            ObjectType::Product => self.chunk(&ProductResource, store, size).await,
             ObjectType::Order => self.chunk(&OrderResource, store, size).await,
-            other => Err(RunError::Fatal(format!(
-                "{other} records cannot be imported"
-            ))),
+            other => match crate::objects::resource(other) {
+                Some(r) if r.0.capabilities.import => self.chunk(r, store, size).await,
+                _ => Err(RunError::Fatal(format!(
+                    "{other} records cannot be imported"
+                ))),
+            },
         }
     }
 

@@ -65,12 +65,11 @@ pub(crate) static COMPANIES: Spec = Spec {
     }],
     catalog_fields: company::FIELDS,
     catalog_relations: company::RELATIONS,
-    key_column: |property| match property {
-        IdProperty::Id => Some(("id", false)),
-        IdProperty::ExternalId => Some(("external_id", false)),
-        IdProperty::Domain => Some(("domain", true)),
-        _ => None,
-    },
+    keys: &[
+        (IdProperty::Id, "id", false),
+        (IdProperty::ExternalId, "external_id", false),
+        (IdProperty::Domain, "domain", true),
+    ],
 };
 
 macro_rules! company_columns {

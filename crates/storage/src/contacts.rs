@@ -67,12 +67,11 @@ pub(crate) static CONTACTS: Spec = Spec {
     }],
     catalog_fields: contact::FIELDS,
     catalog_relations: contact::RELATIONS,
-    key_column: |property| match property {
-        IdProperty::Id => Some(("id", false)),
-        IdProperty::ExternalId => Some(("external_id", false)),
-        IdProperty::Email => Some(("email", true)),
-        _ => None,
-    },
+    keys: &[
+        (IdProperty::Id, "id", false),
+        (IdProperty::ExternalId, "external_id", false),
+        (IdProperty::Email, "email", true),
+    ],
 };
 
 macro_rules! contact_columns {

@@ -11,7 +11,6 @@ macro_rules! dialect {
             pub(crate) use crate::events::$backend::*;
             pub(crate) use crate::imports::$backend::*;
             pub(crate) use crate::orders::$backend::*;
-            pub(crate) use crate::products::$backend::*;
             pub(crate) use crate::records::$backend::*;
             pub(crate) use crate::webhooks::$backend::*;
         }

@@ -28,7 +28,6 @@ mod orders;
 mod organizations;
 mod owned;
 mod principals;
-mod products;
 mod records;
 mod teams;
 mod url;

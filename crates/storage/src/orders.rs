@@ -61,12 +61,11 @@ pub(crate) static ORDERS: Spec = Spec {
     ],
     catalog_fields: order::FIELDS,
     catalog_relations: order::RELATIONS,
-    key_column: |property| match property {
-        IdProperty::Id => Some(("id", false)),
-        IdProperty::ExternalId => Some(("external_id", false)),
-        IdProperty::Number => Some(("number", false)),
-        _ => None,
-    },
+    keys: &[
+        (IdProperty::Id, "id", false),
+        (IdProperty::ExternalId, "external_id", false),
+        (IdProperty::Number, "number", false),
+    ],
 };
 
 macro_rules! order_columns {

@@ -38,9 +38,9 @@ pub(crate) struct Spec {
     /// What filters may name, for `resolve`.
     pub catalog_fields: &'static [rapport_domain::query::FieldInfo],
     pub catalog_relations: &'static [rapport_domain::query::RelationInfo],
-    /// The column an id property finds records by (compared case-insensitively when the
-    /// second part is true); None when the object is not found by it.
-    pub key_column: fn(IdProperty) -> Option<(&'static str, bool)>,
+    /// The columns its natural keys find records by (compared case-insensitively when the
+    /// third part is true); an object is not found by the others.
+    pub keys: &'static [(IdProperty, &'static str, bool)],
 }
 
 /// Where a standard field is stored.
@@ -66,6 +66,14 @@ impl Spec {
             Columns::Fn(column) => column(field),
             Columns::Table(table) => table.iter().find(|(f, _)| *f == field).map(|(_, c)| *c),
         }
+    }
+
+    /// The column `property` finds records by, and whether it ignores case.
+    pub(crate) fn key_column(&self, property: IdProperty) -> Option<(&'static str, bool)> {
+        self.keys
+            .iter()
+            .find(|(key, _, _)| *key == property)
+            .map(|(_, column, fold)| (*column, *fold))
     }
 
     fn relation(&self, name: &str) -> Option<&RelationSpec> {
@@ -1008,7 +1016,7 @@ per_backend! {
         for (index, target) in targets.iter().enumerate() {
             let lookup: Result<Option<(Uuid, i64)>, StoreError> = match target {
                 RowTarget::Update { id, .. } => find_live(conn, ctx, spec, "id", false, &id.to_string(), Some(*id)).await?,
-                RowTarget::Upsert { property, value } => match (spec.key_column)(*property) {
+                RowTarget::Upsert { property, value } => match spec.key_column(*property) {
                     Some((column, fold)) => {
                         let id = if *property == IdProperty::Id { Uuid::parse_str(value).ok() } else { None };
                         if *property == IdProperty::Id && id.is_none() {

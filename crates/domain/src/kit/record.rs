@@ -137,11 +137,14 @@ impl RecordPatch {
     }
 }
 
-/// The required fields `values` lacks, as problems.
+/// The required fields `values` lacks, as problems: those every record needs, and those
+/// another field with a value needs (`currency` with an amount).
 pub fn missing_required(spec: &ObjectSpec, values: &Map<String, Value>) -> Vec<FieldIssue> {
-    spec.fields
+    let has = |name: &str| values.get(name).is_some_and(|value| !value.is_null());
+    let mut issues: Vec<FieldIssue> = spec
+        .fields
         .iter()
-        .filter(|field| field.required && values.get(field.name.as_ref()).is_none())
+        .filter(|field| field.required && !has(&field.name))
         .map(|field| {
             FieldIssue::new(
                 field.name.to_string(),
@@ -149,7 +152,28 @@ pub fn missing_required(spec: &ObjectSpec, values: &Map<String, Value>) -> Vec<F
                 format!("a {} needs a {}", spec.object, field.name),
             )
         })
-        .collect()
+        .collect();
+    for field in spec.fields.iter().filter(|field| has(&field.name)) {
+        if let Some(other) = field.requires.filter(|other| !has(other)) {
+            issues.push(FieldIssue::new(
+                other,
+                "required",
+                format!("is required with {}", field.name),
+            ));
+        }
+    }
+    issues
+}
+
+/// Gives each field with a default that has no value its default.
+pub fn fill_defaults(spec: &ObjectSpec, values: &mut Map<String, Value>) {
+    for field in writable(spec) {
+        if let Some(default) = field.default {
+            values
+                .entry(field.name.to_string())
+                .or_insert_with(|| default.to_json());
+        }
+    }
 }
 
 /// Checks a body against the declaration: every property a writable field (or `custom`),

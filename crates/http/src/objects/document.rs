@@ -29,9 +29,32 @@ fn response_ref(name: &str) -> Value {
     json!({"$ref": format!("#/components/responses/{name}")})
 }
 
-/// A field's value schema (without null).
+/// A field's value schema (without null), with what the declaration says of it.
 fn value_schema(field: &FieldSpec) -> Value {
+    let mut schema = kind_schema(field);
+    let mut about: Vec<String> = schema
+        .get("description")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .into_iter()
+        .collect();
+    about.extend(field.about.map(str::to_owned));
+    if field.unique {
+        about.push("Unique among the organization's live records.".to_owned());
+    }
+    if !about.is_empty() {
+        schema["description"] = Value::from(about.join(" "));
+    }
+    schema
+}
+
+/// The schema of a field's kind.
+fn kind_schema(field: &FieldSpec) -> Value {
     match field.kind {
+        // Blank text is no value: a required field must have something.
+        FieldKind::Text { max_chars } if field.required => {
+            json!({"type": "string", "minLength": 1, "maxLength": max_chars, "pattern": "\\S"})
+        }
         FieldKind::Text { max_chars } => json!({"type": "string", "maxLength": max_chars}),
         FieldKind::Url => json!({"type": "string", "format": "uri", "maxLength": 2048}),
         FieldKind::Domain => json!({"type": "string", "example": "acme.example"}),
@@ -46,13 +69,29 @@ fn value_schema(field: &FieldSpec) -> Value {
             json!({"type": "integer", "format": "int64", "minimum": min, "maximum": max})
         }
         FieldKind::Money => json!({"type": "integer", "format": "int64", "minimum": 0,
-            "description": "Minor units of the currency."}),
+        "description": match field.requires {
+            Some(currency) => format!("Minor units of `{currency}`, which it requires."),
+            None => "Minor units of the currency.".to_owned(),
+        }}),
         FieldKind::Boolean => json!({"type": "boolean"}),
         FieldKind::Date => json!({"type": "string", "format": "date"}),
         FieldKind::Timestamp => json!({"type": "string", "format": "date-time"}),
         FieldKind::Reference(_) | FieldKind::Id => json!({"type": "string", "format": "uuid"}),
         FieldKind::Tags => json!({"type": "array", "items": {"type": "string"}, "maxItems": 50}),
         _ => json!({}),
+    }
+}
+
+/// The schema of a filter parameter: any value of the field's type (a longer text than the
+/// field holds matches nothing, and is no error).
+fn filter_schema(kind: FieldKind) -> Value {
+    match kind {
+        FieldKind::Boolean => json!({"type": "boolean"}),
+        FieldKind::Integer { .. } | FieldKind::Money => {
+            json!({"type": "integer", "format": "int64"})
+        }
+        FieldKind::Enum(options) => json!({"type": "string", "enum": options}),
+        _ => json!({"type": "string"}),
     }
 }
 
@@ -70,12 +109,7 @@ fn nullable(mut schema: Value) -> Value {
 fn input_schema(spec: &ObjectSpec, create: bool) -> Value {
     let mut properties = Map::new();
     for field in writable(spec) {
-        let schema = if field.required {
-            value_schema(field)
-        } else {
-            nullable(value_schema(field))
-        };
-        properties.insert(field.name.to_string(), schema);
+        properties.insert(field.name.to_string(), input_field(field));
     }
     if spec.capabilities.custom_fields {
         properties.insert(
@@ -105,6 +139,24 @@ fn input_schema(spec: &ObjectSpec, create: bool) -> Value {
     schema
 }
 
+/// A field's schema in a create or patch: what it takes, and what null does.
+fn input_field(field: &FieldSpec) -> Value {
+    let mut schema = if field.required {
+        value_schema(field)
+    } else {
+        nullable(value_schema(field))
+    };
+    if let Some(default) = field.default {
+        schema["default"] = default.to_json();
+        let about = format!("Default {}; null sets the default.", default.to_json());
+        schema["description"] = match schema.get("description").and_then(Value::as_str) {
+            Some(text) => Value::from(format!("{text} {about}")),
+            None => Value::from(about),
+        };
+    }
+    schema
+}
+
 fn body_schema(spec: &ObjectSpec) -> Value {
     let mut properties = Map::new();
     properties.insert("id".into(), json!({"type": "string", "format": "uuid"}));
@@ -112,7 +164,7 @@ fn body_schema(spec: &ObjectSpec) -> Value {
     for field in writable(spec) {
         let schema = match field.kind {
             FieldKind::Tags => value_schema(field),
-            _ if field.required => value_schema(field),
+            _ if field.required || field.default.is_some() => value_schema(field),
             _ => nullable(value_schema(field)),
         };
         properties.insert(field.name.to_string(), schema);
@@ -145,6 +197,15 @@ fn body_schema(spec: &ObjectSpec) -> Value {
         required.push(name.into());
     }
     json!({"type": "object", "description": spec.about, "properties": properties, "required": required})
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn listing(names: &[String]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 fn json_body(schema: Value) -> Value {
@@ -221,43 +282,66 @@ fn add_object(document: &mut OpenApi, spec: &ObjectSpec) {
         .map(|f| f.name.to_string())
         .collect();
     let time = json!({"type": "string", "format": "date-time"});
-    let list_params = json!([
+    let mut filters: Vec<Value> = spec
+        .fields
+        .iter()
+        .filter(|f| f.filterable)
+        .map(|f| {
+            query(
+                &f.name,
+                &format!("Only records whose {} is this.", f.name),
+                filter_schema(f.kind),
+            )
+        })
+        .collect();
+    if super::list::has_tags(spec) {
+        filters.insert(
+            0,
+            query(
+                "tag",
+                "Only records with this tag.",
+                json!({"type": "string"}),
+            ),
+        );
+    }
+    let paging = vec![
         query(
             "limit",
             "Rows per page, 1 to 200.",
-            json!({"type": "integer", "format": "int32", "minimum": 1, "maximum": 200, "default": 50})
+            json!({"type": "integer", "format": "int32", "minimum": 1, "maximum": 200, "default": 50}),
         ),
         query(
             "cursor",
             "The `next_cursor` of the previous page.",
-            json!({"type": "string", "minLength": 1})
+            json!({"type": "string", "minLength": 1}),
         ),
         query(
             "include",
             "`total` adds the number of matching rows to the answer.",
-            json!({"type": "string", "pattern": "^total$"})
+            json!({"type": "string", "pattern": "^total$"}),
         ),
+    ];
+    // What a list and an export select by: sort, `q`, the filters, the windows, the trash.
+    let mut selection = vec![
         query(
             "sort",
             &format!(
                 "Sort keys, comma-separated, `-` for descending: {}, custom.<key>. Default `-created_at`.",
                 sortable.join(", ")
             ),
-            json!({"type": "string"})
+            json!({"type": "string"}),
         ),
         query(
             "q",
             &format!(
                 "Case-insensitive substring search over {}.",
-                searched.join(" and ")
+                listing(&searched)
             ),
-            json!({"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"})
+            json!({"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"}),
         ),
-        query(
-            "tag",
-            "Only records with this tag.",
-            json!({"type": "string"})
-        ),
+    ];
+    selection.extend(filters);
+    selection.extend([
         query("created_after", "Created at or after.", time.clone()),
         query("created_before", "Created before.", time.clone()),
         query("updated_after", "Changed at or after.", time.clone()),
@@ -265,11 +349,22 @@ fn add_object(document: &mut OpenApi, spec: &ObjectSpec) {
         query(
             "deleted",
             &format!("`true` lists the deleted {many} instead of the live ones."),
-            json!({"type": "boolean"})
+            json!({"type": "boolean"}),
         ),
     ]);
+    let export_params: Vec<Value> = std::iter::once(query(
+        "format",
+        "`csv` (default) or `ndjson`.",
+        json!({"type": "string", "enum": ["csv", "ndjson"]}),
+    ))
+    .chain(selection.iter().cloned())
+    .collect();
+    let history_params: Vec<Value> = std::iter::once(id_param.clone())
+        .chain(paging.iter().cloned())
+        .collect();
+    let list_params: Vec<Value> = paging.into_iter().chain(selection).collect();
     let record = schema_ref(&body);
-    let paths = [
+    let mut paths = vec![
         (
             format!("/v1/{many}"),
             json!({
@@ -377,12 +472,27 @@ fn add_object(document: &mut OpenApi, spec: &ObjectSpec) {
             format!("/v1/{many}/{{id}}/history"),
             json!({
                 "get": tag(format!("A {one}'s history"), format!("{one}_history"), json!({
-                    "parameters": [id_param, query("limit", "Rows per page, 1 to 200.", json!({"type": "integer", "format": "int32", "minimum": 1, "maximum": 200, "default": 50})), query("cursor", "The `next_cursor` of the previous page.", json!({"type": "string", "minLength": 1}))],
+                    "parameters": history_params,
                     "responses": {"200": ok("A page of changes, newest first.", schema_ref("HistoryList")), "404": response_ref("NotFound")},
                 })),
             }),
         ),
     ];
+    if spec.capabilities.export {
+        paths.push((
+            format!("/v1/{many}/export"),
+            json!({
+                "get": tag(format!("Export {many}"), format!("export_{many}"), json!({
+                    "description": "Every record the list with these filters would page through, streamed: CSV (a header line; lists joined with `;`; custom fields as `custom.<key>`) or NDJSON (one record per line as the API shows it). Owners, admins and managers export. A CSV text cell that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, a tab or a carriage return, or `'` before one of these) is written with a leading `'`; an import removes exactly that `'` again.",
+                    "parameters": export_params,
+                    "responses": {"200": {"description": "The records.", "content": {
+                        "text/csv": {"schema": {"type": "string"}},
+                        "application/x-ndjson": {"schema": {"type": "string"}},
+                    }}},
+                })),
+            }),
+        ));
+    }
     for (path, item) in paths {
         match serde_json::from_value::<PathItem>(item) {
             Ok(item) => {

@@ -8,13 +8,12 @@ use std::sync::LazyLock;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use rapport_domain::kit::ObjectSpec;
 use rapport_domain::kit::record::{self, Record, RecordPatch};
 use rapport_domain::store::ListRequest;
 use rapport_domain::write::{RowOutcome, RowTarget, WriteRow};
 use rapport_domain::{Action, AuthContext, ObjectType, Page, Store, StoreError};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -23,11 +22,13 @@ use crate::error::ApiError;
 use crate::extract::Json;
 use crate::list::parse_list;
 use crate::record::{IfMatch, ok_record};
-use crate::routes::records::{EventBody, HistoryList, RecordListParams, SearchRequest};
+use crate::routes::exports;
+use crate::routes::records::{EventBody, HistoryList, SearchRequest};
 use crate::routes::writes::{self, BatchDeleteRequest, BatchUpsertRequest, Resource};
 use crate::state::AppState;
 
 pub mod document;
+pub mod list;
 
 /// An engine object as the write routes see it: its declaration.
 pub struct EngineResource(pub &'static ObjectSpec);
@@ -144,20 +145,6 @@ impl Resource for EngineResource {
     }
 }
 
-/// The list parameters every engine object takes; field filters go through `/search`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListParams {
-    sort: Option<String>,
-    q: Option<String>,
-    tag: Option<String>,
-    created_after: Option<DateTime<Utc>>,
-    created_before: Option<DateTime<Utc>>,
-    updated_after: Option<DateTime<Utc>>,
-    updated_before: Option<DateTime<Utc>>,
-    deleted: Option<bool>,
-}
-
 /// The caller, allowed `action` on the resource's object.
 fn allowed(auth: Auth, r: &EngineResource, action: Action) -> Result<AuthContext, ApiError> {
     check(&auth.0, action, r.object())?;
@@ -171,22 +158,21 @@ async fn list(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let ctx = allowed(auth, r, Action::Read)?;
-    let query = parse_list::<ListParams>(req.query_string())?;
-    let f = &query.filter;
-    let request = RecordListParams {
-        sort: f.sort.clone(),
-        q: f.q.clone(),
-        tag: f.tag.clone(),
-        created_after: f.created_after,
-        created_before: f.created_before,
-        updated_after: f.updated_after,
-        updated_before: f.updated_before,
-        deleted: f.deleted,
-        ..RecordListParams::default()
-    }
-    .request(&query, Vec::new());
+    let request = list::request(r.0, req.query_string())?;
     let page = r.list(state.store.as_ref(), &ctx, &request).await?;
     Ok(HttpResponse::Ok().json(RecordList::from(page)))
+}
+
+async fn export(
+    r: &'static EngineResource,
+    auth: Auth,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let ctx = allowed(auth, r, Action::Read)?;
+    let (format, rest) = exports::split_format(req.query_string())?;
+    let request = list::request(r.0, &rest)?;
+    exports::export(r, state, ctx, format, request).await
 }
 
 async fn search(
@@ -348,6 +334,14 @@ pub fn configure(config: &mut web::ServiceConfig) {
                     .route(web::get().to(move |a, s, e| get_external(r, a, s, e)))
                     .route(web::put().to(move |a, s, e, b| put_external(r, a, s, e, b))),
             )
+            .configure(|config| {
+                if r.0.capabilities.export {
+                    config.service(
+                        web::resource(format!("{base}/export"))
+                            .route(web::get().to(move |a, s, q| export(r, a, s, q))),
+                    );
+                }
+            })
             .service(
                 web::resource(format!("{base}/{{id}}"))
                     .route(web::get().to(move |a, s, i| get(r, a, s, i)))

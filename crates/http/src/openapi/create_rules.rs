@@ -14,7 +14,6 @@ use utoipa::openapi::{Content, Ref, RefOr};
 const CREATE_RULES: &[(&str, &[&str], &[&str])] = &[
     ("CompanyInput", &["name"], &[]),
     ("ContactInput", &[], &["first_name", "last_name", "email"]),
-    ("ProductInput", &["sku", "name"], &[]),
     (
         "OrderInput",
         &["currency", "lines"],

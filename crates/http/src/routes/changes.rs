@@ -20,7 +20,6 @@ use crate::objects::RecordBody;
 use crate::routes::companies::CompanyBody;
 use crate::routes::contacts::ContactBody;
 use crate::routes::orders::OrderBody;
-use crate::routes::products::ProductBody;
 use crate::routes::records::ChangeBody;
 use crate::state::AppState;
 use crate::validate::Check;
@@ -255,13 +254,6 @@ async fn records_of(
             .await?
             .into_iter()
             .map(|r| shown(r.id, r.deleted_at.is_some(), CompanyBody::from(r)))
-            .collect(),
-        ObjectType::Product => store
-            .products()
-            .get_many(ctx, ids)
-            .await?
-            .into_iter()
-            .map(|r| shown(r.id, r.deleted_at.is_some(), ProductBody::from(r)))
             .collect(),
         ObjectType::Order => store
             .orders()

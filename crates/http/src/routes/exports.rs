@@ -21,7 +21,6 @@ use crate::list::{ListQuery, parse_list};
 use crate::routes::companies::{CompanyListParams, CompanyResource};
 use crate::routes::contacts::{ContactListParams, ContactResource};
 use crate::routes::orders::{OrderListParams, OrderResource};
-use crate::routes::products::{ProductListParams, ProductResource};
 use crate::routes::writes::Resource;
 use crate::state::AppState;
 
@@ -29,7 +28,6 @@ pub fn configure(config: &mut ServiceConfig) {
     config
         .service(export_contacts)
         .service(export_companies)
-        .service(export_products)
         .service(export_orders);
 }
 
@@ -56,8 +54,8 @@ pub struct ExportParams {
     pub format: Option<ExportFormat>,
 }
 
-/// The export's format, and the list parameters that remain.
-fn split_query<F: DeserializeOwned>(query: &str) -> Result<(ExportFormat, ListQuery<F>), ApiError> {
+/// The export's format, and the list parameters that remain (as a query string).
+pub(crate) fn split_format(query: &str) -> Result<(ExportFormat, String), ApiError> {
     let mut format = ExportFormat::Csv;
     let mut rest = form_urlencoded::Serializer::new(String::new());
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
@@ -79,7 +77,13 @@ fn split_query<F: DeserializeOwned>(query: &str) -> Result<(ExportFormat, ListQu
             }
         }
     }
-    Ok((format, parse_list(&rest.finish())?))
+    Ok((format, rest.finish()))
+}
+
+/// The export's format, and the list parameters that remain.
+fn split_query<F: DeserializeOwned>(query: &str) -> Result<(ExportFormat, ListQuery<F>), ApiError> {
+    let (format, rest) = split_format(query)?;
+    Ok((format, parse_list(&rest)?))
 }
 
 /// A record's value at a dotted path, as CSV text. Text that a spreadsheet would run as a
@@ -149,7 +153,7 @@ struct Cursor {
     done: bool,
 }
 
-async fn export<R: Resource>(
+pub(crate) async fn export<R: Resource>(
     r: &'static R,
     state: web::Data<AppState>,
     ctx: AuthContext,
@@ -280,17 +284,6 @@ export_route!(
     "companies",
     "Export companies",
     |query| crate::routes::companies::list_request(&query)
-);
-export_route!(
-    export_products,
-    ProductResource,
-    Product,
-    ProductListParams,
-    "/products/export",
-    "export_products",
-    "products",
-    "Export products",
-    |query| crate::routes::products::list_request(&query)
 );
 export_route!(
     export_orders,

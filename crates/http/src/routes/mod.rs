@@ -19,7 +19,6 @@ pub mod me;
 pub mod ops;
 pub mod orders;
 pub mod organization;
-pub mod products;
 pub mod records;
 pub mod teams;
 pub mod users;
@@ -44,7 +43,6 @@ pub fn configure(config: &mut ServiceConfig) {
                 .configure(exports::configure)
                 .configure(companies::configure)
                 .configure(contacts::configure)
-                .configure(products::configure)
                 .configure(orders::configure)
                 .configure(changes::configure)
                 .configure(webhooks::configure)

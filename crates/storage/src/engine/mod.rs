@@ -41,8 +41,15 @@ pub(crate) struct Layout {
     pub fields: Vec<(&'static FieldSpec, &'static str)>,
     /// The lower-case sort column of each sortable text field.
     pub sorted: Vec<(&'static str, &'static str)>,
+    /// The fields unique among live records, with their columns.
+    pub unique: Vec<(&'static str, &'static str)>,
+    /// The natural keys besides `id` and `external_id`, with the unique field each names.
+    pub keys: Vec<(IdProperty, &'static str)>,
     /// `select <columns> from <table> t where t.org_id = ` — the caller adds the rest.
     pub select: &'static str,
+    /// `select <columns> from <table> t where ` — for lookups whose branches each name the
+    /// tenant (see `push_key_branch`).
+    pub select_where: &'static str,
     pub insert: &'static str,
     /// Binds: org, id, the fields, the sort columns, custom, search text, updated_at.
     pub update: &'static str,
@@ -65,15 +72,6 @@ pub(crate) fn layout(spec: &ObjectSpec) -> Result<&'static Layout, StoreError> {
 
 fn leak(text: String) -> &'static str {
     Box::leak(text.into_boxed_str())
-}
-
-/// The engine finds records by id and external id; other natural keys are a store's own.
-fn key_column(property: IdProperty) -> Option<(&'static str, bool)> {
-    match property {
-        IdProperty::Id => Some(("id", false)),
-        IdProperty::ExternalId => Some(("external_id", false)),
-        _ => None,
-    }
 }
 
 impl Layout {
@@ -99,14 +97,41 @@ impl Layout {
         );
         let field_columns: Vec<&str> = fields.iter().map(|(_, c)| *c).collect();
         let sort_columns: Vec<&str> = sorted.iter().map(|(_, c)| *c).collect();
-        let select = format!(
+        let select_where = format!(
             "select t.id, t.org_id, {}t.custom, t.version, t.created_at, t.updated_at, \
-             t.created_by, t.deleted_at from {table} t where t.org_id = ",
+             t.created_by, t.deleted_at from {table} t where ",
             field_columns
                 .iter()
                 .map(|c| format!("t.{c}, "))
                 .collect::<String>()
         );
+        let select = format!("{select_where}t.org_id = ");
+        let unique: Vec<(&'static str, &'static str)> = fields
+            .iter()
+            .filter(|(field, _)| field.unique)
+            .map(|(field, column)| (field.name.as_ref(), *column))
+            .collect();
+        // Every natural key but id and external id names a unique field of its name.
+        let keys: Vec<(IdProperty, &'static str)> = spec
+            .natural_keys
+            .iter()
+            .filter(|key| !matches!(key, IdProperty::Id | IdProperty::ExternalId))
+            .filter_map(|key| {
+                let found = unique.iter().find(|(name, _)| *name == key.as_str());
+                debug_assert!(
+                    found.is_some(),
+                    "{}: {} is no unique field",
+                    spec.object,
+                    key.as_str()
+                );
+                found.map(|(_, column)| (*key, *column))
+            })
+            .collect();
+        let mut storage_keys = vec![
+            (IdProperty::Id, "id", false),
+            (IdProperty::ExternalId, "external_id", false),
+        ];
+        storage_keys.extend(keys.iter().map(|(key, column)| (*key, *column, false)));
         let written: Vec<&str> = field_columns
             .iter()
             .chain(&sort_columns)
@@ -140,14 +165,17 @@ impl Layout {
             relations: &[],
             catalog_fields: Box::leak(record::catalog(spec).into_boxed_slice()),
             catalog_relations: &[],
-            key_column,
+            keys: Box::leak(storage_keys.into_boxed_slice()),
         };
         Layout {
             spec,
             storage,
             fields,
             sorted,
+            unique,
+            keys,
             select: leak(select),
+            select_where: leak(select_where),
             insert: leak(insert),
             update: leak(update),
             restore: leak(restore),
@@ -348,6 +376,18 @@ per_backend! {
         };
         if current.deleted_at.is_none() {
             return Ok(current);
+        }
+        // A unique value another live record took meanwhile keeps this one in the trash.
+        for (name, column) in &layout.unique {
+            let mut qb = sql::Builder::new("select o.id from ");
+            qb.push(layout.storage.table).push(" o join ").push(layout.storage.table)
+                .push(" r on r.").push(*column).push(" = o.").push(*column)
+                .push(" where r.org_id = ").push_bind(ctx.org_id).push(" and r.id = ").push_bind(id)
+                .push(" and o.org_id = ").push_bind(ctx.org_id)
+                .push(" and o.deleted_at is null and o.id <> r.id limit 1");
+            if qb.build_query_scalar::<Uuid>().fetch_optional(&mut *conn).await?.is_some() {
+                return Err(StoreError::Conflict { field: Some((*name).into()) }.into());
+            }
         }
         sqlx::query(layout.restore).bind(ctx.org_id).bind(id).bind(at).execute(&mut *conn).await?;
         let changes = deleted_changes(current.deleted_at, None);

@@ -64,6 +64,7 @@ fn find<'a>(
     target: &RowTarget,
     by_id: &HashMap<Uuid, &'a Record>,
     by_external: &HashMap<&str, &'a Record>,
+    by_key: &HashMap<(IdProperty, &str), &'a Record>,
 ) -> Result<Option<&'a Record>, StoreError> {
     let live = |record: Option<&'a Record>| match record {
         Some(record) if record.deleted_at.is_none() => Ok(Some(record)),
@@ -94,6 +95,9 @@ fn find<'a>(
             property: IdProperty::ExternalId,
             value,
         } => Ok(by_external.get(value.as_str()).copied()),
+        RowTarget::Upsert { property, value } if layout.keys.iter().any(|(k, _)| k == property) => {
+            Ok(by_key.get(&(*property, value.as_str())).copied())
+        }
         RowTarget::Upsert { property, .. } => Err(StoreError::Invalid(vec![FieldIssue::new(
             "id_property",
             "invalid_value",
@@ -116,22 +120,23 @@ fn draft(
     let empty = Map::new();
     let mut values = row.patch.apply(before.map_or(&empty, |r| &r.values));
     let mut issues = Vec::new();
-    if let RowTarget::Upsert {
-        property: IdProperty::ExternalId,
-        value,
-    } = &row.target
+    // A row found by a natural key has that key's value (and may not give another).
+    if let RowTarget::Upsert { property, value } = &row.target
+        && *property != IdProperty::Id
     {
-        match row.patch.values.get("external_id") {
+        let name = property.as_str();
+        match row.patch.values.get(name) {
             Some(Value::String(given)) if given != value => issues.push(FieldIssue::new(
-                "external_id",
+                name,
                 "invalid_value",
-                "differs from the external_id the row is found by",
+                format!("differs from the {name} the row is found by"),
             )),
             _ => {
-                values.insert("external_id".into(), Value::from(value.clone()));
+                values.insert(name.into(), Value::from(value.clone()));
             }
         }
     }
+    record::fill_defaults(layout.spec, &mut values);
     issues.extend(record::missing_required(layout.spec, &values));
     let current = before.map_or(&empty, |r| &r.custom);
     let (custom, found) = custom_field::apply_all(
@@ -163,20 +168,46 @@ per_backend! {
         };
         let mut ids = Vec::new();
         let mut external_ids = Vec::new();
+        let mut keyed: Vec<(IdProperty, &'static str, Vec<String>)> =
+            layout.keys.iter().map(|(key, column)| (*key, *column, Vec::new())).collect();
         for row in rows {
             match &row.target {
                 RowTarget::Update { id, .. } => ids.push(*id),
                 RowTarget::Upsert { property: IdProperty::Id, value } => ids.extend(Uuid::parse_str(value).ok()),
                 RowTarget::Upsert { property: IdProperty::ExternalId, value } => external_ids.push(value.clone()),
-                _ => {}
+                RowTarget::Upsert { property, value } => {
+                    if let Some((_, _, values)) = keyed.iter_mut().find(|(key, _, _)| key == property) {
+                        values.push(value.clone());
+                    }
+                }
+                RowTarget::Create => {}
             }
         }
         let mut existing: Vec<Record> = Vec::new();
-        if !ids.is_empty() || !external_ids.is_empty() {
-            let mut qb = sql::Builder::new(layout.select);
-            // `select … where t.org_id = ` then the keyed branches, each naming the tenant.
-            qb.push_bind(ctx.org_id).push(" and ");
-            sql::push_keyed_lookup(&mut qb, ctx.org_id, &ids, &external_ids, "t.external_id", &[]);
+        if !ids.is_empty() || !external_ids.is_empty() || keyed.iter().any(|(_, _, v)| !v.is_empty()) {
+            // Each branch names the tenant and is served by its own index (see
+            // `push_key_branch`); a natural key finds live records only.
+            let mut qb = sql::Builder::new(layout.select_where);
+            let mut branches = 0;
+            let mut next = |qb: &mut sql::Builder| {
+                if branches > 0 {
+                    qb.push(" or ");
+                }
+                branches += 1;
+            };
+            if !ids.is_empty() {
+                next(&mut qb);
+                sql::push_key_branch(&mut qb, "t.", ctx.org_id, "t.id", ids);
+            }
+            if !external_ids.is_empty() {
+                next(&mut qb);
+                sql::push_key_branch(&mut qb, "t.", ctx.org_id, "t.external_id", external_ids);
+            }
+            for (_, column, values) in keyed.iter().filter(|(_, _, v)| !v.is_empty()) {
+                next(&mut qb);
+                let condition = format!("t.deleted_at is null and t.{column}");
+                sql::push_key_branch(&mut qb, "t.", ctx.org_id, &condition, values.clone());
+            }
             sql::push_lock_rows(&mut qb);
             existing = sql::fetch_records(&mut *conn, layout, &mut qb).await?;
         }
@@ -184,6 +215,15 @@ per_backend! {
         let by_external: HashMap<&str, &Record> = existing
             .iter()
             .filter_map(|r| r.value("external_id").as_str().map(|e| (e, r)))
+            .collect();
+        let by_key: HashMap<(IdProperty, &str), &Record> = existing
+            .iter()
+            .filter(|r| r.deleted_at.is_none())
+            .flat_map(|r| {
+                layout.keys.iter().filter_map(move |(key, _)| {
+                    r.value(key.as_str()).as_str().map(|value| ((*key, value), r))
+                })
+            })
             .collect();
 
         let mut targets_seen: HashMap<String, usize> = HashMap::new();
@@ -196,15 +236,19 @@ per_backend! {
                 }
                 targets_seen.insert(key, index);
             }
-            drafts.push(find(layout, &row.target, &by_id, &by_external).and_then(|before| {
+            drafts.push(find(layout, &row.target, &by_id, &by_external, &by_key).and_then(|before| {
                 draft(layout, &definitions, row, before).map(|(values, custom)| (before, values, custom))
             }));
         }
 
         let mut wanted_external: Vec<String> = Vec::new();
+        let mut wanted_unique: Vec<Vec<String>> = vec![Vec::new(); layout.unique.len()];
         let mut wanted_custom: HashMap<String, Vec<Value>> = HashMap::new();
         for (_, values, custom) in drafts.iter().flatten() {
             wanted_external.extend(values.get("external_id").and_then(Value::as_str).map(str::to_owned));
+            for ((name, _), wanted) in layout.unique.iter().zip(&mut wanted_unique) {
+                wanted.extend(values.get(*name).and_then(Value::as_str).map(str::to_owned));
+            }
             for def in definitions.iter().filter(|d| d.unique) {
                 if let Some(value) = custom.get(&def.key) {
                     wanted_custom.entry(def.key.clone()).or_default().push(value.clone());
@@ -218,6 +262,19 @@ per_backend! {
             sql::push_key_branch(&mut qb, "t.", ctx.org_id, "t.external_id", wanted_external);
             let found: Vec<(String, Uuid)> = qb.build_query_as().fetch_all(&mut *conn).await?;
             external_holders.extend(found);
+        }
+        // Who holds each unique value among the live records.
+        let mut unique_holders: HashMap<(&str, String), Uuid> = HashMap::new();
+        for ((name, column), wanted) in layout.unique.iter().zip(wanted_unique) {
+            if wanted.is_empty() {
+                continue;
+            }
+            let mut qb = sql::Builder::new("select t.");
+            qb.push(*column).push(", t.id from ").push(layout.storage.table).push(" t where ");
+            let condition = format!("t.deleted_at is null and t.{column}");
+            sql::push_key_branch(&mut qb, "t.", ctx.org_id, &condition, wanted);
+            let found: Vec<(String, Uuid)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+            unique_holders.extend(found.into_iter().map(|(value, id)| ((*name, value), id)));
         }
         let custom_holders = sql::unique_holders(conn, &layout.storage, ctx.org_id, &definitions, &wanted_custom).await?;
 
@@ -237,6 +294,17 @@ per_backend! {
             });
             if !issues.is_empty() {
                 decisions.push(Decision::Failed(StoreError::Invalid(issues)));
+                continue;
+            }
+            let taken = layout.unique.iter().find_map(|(name, _)| {
+                let value = values.get(*name).and_then(Value::as_str)?;
+                if unique_holders.get(&(*name, value.to_owned())).is_some_and(|h| *h != id) {
+                    return Some(StoreError::Conflict { field: Some((*name).into()) });
+                }
+                claimed.insert(((*name).into(), value.to_owned()), index).map(|first| in_batch(name, first))
+            });
+            if let Some(error) = taken {
+                decisions.push(Decision::Failed(error));
                 continue;
             }
             if let Some(external_id) = values.get("external_id").and_then(Value::as_str) {

@@ -1,0 +1,3 @@
+-- Products move onto the object kit's engine (crates/domain/src/objects/product.rs), whose
+-- table layout names a sortable text field's lower-case column `<field>_sort`.
+alter table products rename column sort_name to name_sort;
