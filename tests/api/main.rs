@@ -12,6 +12,7 @@ mod changes;
 mod cli;
 mod companies;
 mod competitors;
+mod conformance;
 mod contacts;
 mod crash;
 mod custom_fields;

@@ -125,6 +125,20 @@ fn kind_of(
         .map(|(_, kind)| kind)
 }
 
+/// Whether a column is one an export writes but no write sets — a read-only field, or `id`
+/// unless rows are found by it — which an import without a mapping leaves out (the job's
+/// mapping lists the columns it reads), so that an export imports back unchanged.
+fn exported_only(object: ObjectType, column: &str, id_property: Option<IdProperty>) -> bool {
+    if column == "id" {
+        return id_property != Some(IdProperty::Id);
+    }
+    rapport_domain::objects::spec(object).is_some_and(|spec| {
+        spec.fields
+            .iter()
+            .any(|field| field.read_only && field.columns().iter().any(|c| c == column))
+    })
+}
+
 /// Every custom field definition of an object.
 pub async fn definitions(
     store: &dyn Store,
@@ -283,7 +297,7 @@ pub fn check_mapping(
         }
         None => headers
             .iter()
-            .filter(|h| !h.is_empty())
+            .filter(|h| !h.is_empty() && !exported_only(object, h, id_property))
             .map(|h| (h.clone(), h.clone()))
             .collect(),
     };

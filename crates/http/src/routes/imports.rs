@@ -129,7 +129,10 @@ pub struct ImportRequest {
     /// `id`); omit it to create a record per row.
     pub id_property: Option<IdProperty>,
     /// CSV column → field (`address.city`, `custom.region`, `line.sku` for orders). Without it
-    /// every column must be named after its field. At most 1,000 columns.
+    /// every column must be named after its field, except those an export writes that no
+    /// write sets (`version`, `created_at`, `updated_at`, figures Rapport computes, and `id`
+    /// unless rows are found by it), which are left out: an export imports back as it is. The
+    /// job's `mapping` lists the columns it reads. At most 1,000 columns.
     pub mapping: Option<BTreeMap<String, String>>,
     /// The CSV: UTF-8 with or without a byte-order mark, a header line, RFC 4180 quoting.
     pub csv: String,

@@ -1,0 +1,389 @@
+//! The conformance suite: every object the engine serves, tested by being declared. Records
+//! are made from each declaration's fields, and every capability the engine gives an object is
+//! proved through the API on both backends: create, read, patch with If-Match, history,
+//! lists with every sort and their cursors, `q`, filter-tree search, upsert by each natural
+//! key, batches with a bad row, Idempotency-Key replay, delete and restore, the change feed,
+//! and an export imported back unchanged.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use rapport_domain::kit::record::writable;
+use rapport_domain::kit::{FieldKind, FieldSpec, ObjectSpec};
+use rapport_domain::objects::engine_objects;
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+
+use crate::helpers::TestApp;
+
+/// A value of a field's kind, different for each `n` where the kind allows; None for kinds
+/// a sample record leaves out.
+fn sample(field: &FieldSpec, n: usize) -> Option<Value> {
+    let day = n % 28 + 1;
+    Some(match field.kind {
+        FieldKind::Text { max_chars } => {
+            let text: String = format!("{} {n} 样", field.name)
+                .chars()
+                .take(max_chars)
+                .collect();
+            json!(text)
+        }
+        FieldKind::Url => json!(format!("https://s{n}.example/")),
+        FieldKind::Domain => json!(format!("s{n}.example")),
+        FieldKind::Currency => json!("CNY"),
+        FieldKind::Country => json!("CN"),
+        FieldKind::Enum(options) => json!(options[n % options.len()]),
+        FieldKind::Integer { min, max } => json!((min.max(0) + n as i64).min(max)),
+        FieldKind::Money => json!(100 * n as i64 + 1),
+        FieldKind::Boolean => json!(n % 2 == 0),
+        FieldKind::Date => json!(format!("2026-01-{day:02}")),
+        FieldKind::Timestamp => json!(format!("2026-01-{day:02}T08:00:00Z")),
+        FieldKind::Tags => json!([format!("t{}", n % 3)]),
+        _ => return None,
+    })
+}
+
+/// A record to create: every writable field with its sample.
+fn body(spec: &ObjectSpec, n: usize) -> Value {
+    let values: Map<String, Value> = writable(spec)
+        .filter_map(|field| sample(field, n).map(|value| (field.name.to_string(), value)))
+        .collect();
+    Value::Object(values)
+}
+
+/// A field a patch can change to another valid value: optional, not a natural key.
+fn changeable(spec: &ObjectSpec) -> &FieldSpec {
+    writable(spec)
+        .find(|f| {
+            !f.required
+                && !f.unique
+                && f.name != "external_id"
+                && matches!(f.kind, FieldKind::Text { .. })
+        })
+        .unwrap_or_else(|| panic!("{}: no optional text field to change", spec.object))
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    TestApp::ids(page)
+}
+
+/// The ids of a list walked one record per page, following the cursors.
+async fn walk(app: &TestApp, token: &str, path: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("{path}&limit=1&cursor={c}"),
+            None => format!("{path}&limit=1"),
+        };
+        let page = app.get_as(&url, token).await;
+        assert_eq!(page.status, 200, "{url}: {}", page.text);
+        let page = page.json();
+        seen.extend(ids(&page));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return seen,
+        }
+        assert!(seen.len() < 50, "{path}: the cursors do not end");
+    }
+}
+
+async fn finished(app: &TestApp, token: &str, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let job = app.get_as(&format!("/v1/imports/{id}"), token).await.json();
+        if job["status"] == "completed" || job["status"] == "failed" {
+            return job;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the import did not finish: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn fast_imports(config: &mut rapport::Config) {
+    config.imports.poll = Duration::from_millis(20);
+}
+
+both_backends!(
+    every_engine_object_has_every_capability,
+    super::fast_imports
+);
+async fn every_engine_object_has_every_capability(app: TestApp) {
+    let owner = app.signup("Acme", "owner@acme.example").await;
+    let token = &owner.access_token;
+    for spec in engine_objects() {
+        conforms(&app, token, spec).await;
+    }
+}
+
+async fn conforms(app: &TestApp, token: &str, spec: &ObjectSpec) {
+    let object = spec.object.as_str();
+    let base = format!("/v1/{}", spec.plural);
+
+    // Create and read.
+    let mut records = Vec::new();
+    for n in 1..=3 {
+        let created = app.post_as(&base, token, &body(spec, n)).await;
+        assert_eq!(created.status, 201, "{object}: {}", created.text);
+        assert_eq!(created.header("etag"), Some("\"1\""), "{object}");
+        let record = created.json();
+        let path = format!("{base}/{}", record["id"].as_str().unwrap());
+        assert_eq!(created.header("location"), Some(path.as_str()), "{object}");
+        for (field, value) in body(spec, n).as_object().unwrap() {
+            if !matches!(spec.field(field).unwrap().kind, FieldKind::Url) {
+                assert_eq!(&record[field], value, "{object}.{field}");
+            }
+        }
+        assert_eq!(app.get_as(&path, token).await.json(), record, "{object}");
+        records.push(record);
+    }
+    let all: HashSet<String> = records
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    let first = records[0]["id"].as_str().unwrap().to_owned();
+    let path = format!("{base}/{first}");
+
+    // A patch with If-Match, a stale one, and the history of both.
+    let field = changeable(spec);
+    let patch = json!({ field.name.as_ref(): "changed 改" });
+    let stale = app
+        .send(
+            app.authed(Method::PATCH, &path, token)
+                .header("If-Match", "\"9\"")
+                .json(&patch),
+        )
+        .await;
+    stale.assert_problem(412, "version_mismatch");
+    let changed = app
+        .send(
+            app.authed(Method::PATCH, &path, token)
+                .header("If-Match", "\"1\"")
+                .json(&patch),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{object}: {}", changed.text);
+    assert_eq!(
+        changed.json()[field.name.as_ref()],
+        "changed 改",
+        "{object}"
+    );
+    assert_eq!(changed.header("etag"), Some("\"2\""), "{object}");
+    let history = app.get_as(&format!("{path}/history"), token).await.json();
+    let actions: Vec<&str> = history["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["updated", "created"], "{object}");
+
+    // Every sort, both ways, walked one record a page, is the order of one full page.
+    let mut sorts: Vec<String> = spec
+        .fields
+        .iter()
+        .filter(|f| f.sortable)
+        .map(|f| f.name.to_string())
+        .collect();
+    sorts.push("created_at".into());
+    for sort in sorts.iter().flat_map(|s| [s.clone(), format!("-{s}")]) {
+        let listed = format!("{base}?sort={sort}");
+        let whole = ids(&app
+            .get_as(&format!("{listed}&limit=200"), token)
+            .await
+            .json());
+        assert_eq!(whole.len(), 3, "{object} sorted by {sort}");
+        assert_eq!(walk(app, token, &listed).await, whole, "{object} by {sort}");
+    }
+
+    // `q` finds a record by each searchable field; the filter tree by id.
+    let second = &records[1];
+    for field in spec.fields.iter().filter(|f| f.searchable) {
+        let Some(text) = second[field.name.as_ref()].as_str() else {
+            continue;
+        };
+        let q: String = text.chars().take(12).collect();
+        let found = ids(&app
+            .get_as(&format!("{base}?q={}", escape(&q)), token)
+            .await
+            .json());
+        assert!(
+            found.contains(&second["id"].as_str().unwrap().to_owned()),
+            "{object}: q over {}",
+            field.name
+        );
+    }
+    let searched = app
+        .post_as(
+            &format!("{base}/search"),
+            token,
+            &json!({"filter": {"field": "id", "op": "eq", "value": second["id"]}}),
+        )
+        .await;
+    assert_eq!(
+        ids(&searched.json()),
+        [second["id"].as_str().unwrap()],
+        "{object}"
+    );
+
+    // Upsert by each natural key: the same values are unchanged, a change updates.
+    let third = &records[2];
+    let third_id = third["id"].as_str().unwrap();
+    let mut row = body(spec, 3);
+    for key in spec.natural_keys.iter() {
+        row[key.as_str()] = third[key.as_str()].clone();
+        let batch = |row: Value| json!({"id_property": key.as_str(), "records": [row]});
+        let same = app
+            .post_as(&format!("{base}/batch/upsert"), token, &batch(row.clone()))
+            .await
+            .json();
+        assert_eq!(
+            same["results"][0]["status"], "unchanged",
+            "{object} by {key:?}: {same}"
+        );
+        row[field.name.as_ref()] = json!(format!("by {}", key.as_str()));
+        let updated = app
+            .post_as(&format!("{base}/batch/upsert"), token, &batch(row.clone()))
+            .await
+            .json();
+        if let Some(values) = row.as_object_mut() {
+            values.remove("id");
+        }
+        assert_eq!(
+            updated["results"][0]["status"], "updated",
+            "{object} by {key:?}: {updated}"
+        );
+        assert_eq!(updated["results"][0]["id"], third_id, "{object} by {key:?}");
+    }
+    let external = third["external_id"].as_str().unwrap();
+    let put = app
+        .put_as(&format!("{base}/external/{external}"), token, &json!({}))
+        .await;
+    assert_eq!(put.status, 200, "{object}: {}", put.text);
+    assert_eq!(put.json()["id"], third_id, "{object}");
+
+    // A batch with a bad row writes the others, or nothing with all_or_none.
+    let rows = json!([body(spec, 4), {"external_id": "bad-row", "no_such_field": 1}]);
+    let strict = app
+        .post_as(
+            &format!("{base}/batch/upsert"),
+            token,
+            &json!({"id_property": "external_id", "all_or_none": true, "records": rows}),
+        )
+        .await
+        .json();
+    assert_eq!(
+        strict["results"][1]["status"], "error",
+        "{object}: {strict}"
+    );
+    let lenient = app
+        .post_as(
+            &format!("{base}/batch/upsert"),
+            token,
+            &json!({"id_property": "external_id", "records": rows}),
+        )
+        .await
+        .json();
+    assert_eq!(
+        lenient["results"][0]["status"], "created",
+        "{object}: {lenient}"
+    );
+    assert_eq!(lenient["results"][1]["status"], "error", "{object}");
+    assert_eq!(
+        lenient["results"][1]["error"]["errors"][0]["code"], "unknown_field",
+        "{object}"
+    );
+
+    // An Idempotency-Key replays the first answer.
+    let retry = || {
+        app.authed(Method::POST, &base, token)
+            .header("Idempotency-Key", format!("conformance-{object}"))
+            .json(&body(spec, 5))
+    };
+    let once = app.send(retry()).await;
+    let twice = app.send(retry()).await;
+    assert_eq!(once.status, 201, "{object}: {}", once.text);
+    assert_eq!(twice.status, 201, "{object}");
+    assert_eq!(
+        twice.header("idempotent-replayed"),
+        Some("true"),
+        "{object}"
+    );
+    assert_eq!(once.json()["id"], twice.json()["id"], "{object}");
+
+    // Delete, the trash, restore.
+    app.send(
+        app.authed(Method::DELETE, &path, token)
+            .header("If-Match", "\"1\""),
+    )
+    .await
+    .assert_problem(412, "version_mismatch");
+    assert_eq!(app.delete_as(&path, token).await.status, 204, "{object}");
+    app.get_as(&path, token)
+        .await
+        .assert_problem(404, "not_found");
+    let trash = ids(&app
+        .get_as(&format!("{base}?deleted=true"), token)
+        .await
+        .json());
+    assert_eq!(trash, [first.clone()], "{object}");
+    let restored = app
+        .post_as(&format!("{path}/restore"), token, &json!({}))
+        .await;
+    assert_eq!(restored.status, 200, "{object}: {}", restored.text);
+
+    // The feed has every change of the record, in order.
+    let feed = app
+        .get_as(&format!("/v1/changes?objects={object}&limit=200"), token)
+        .await
+        .json();
+    let changes: Vec<&str> = feed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["id"] == first.as_str())
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        changes,
+        ["created", "updated", "deleted", "restored"],
+        "{object}: {feed}"
+    );
+
+    // An export imports back unchanged, row for row.
+    if spec.capabilities.export && spec.capabilities.import {
+        let export = app
+            .get_as(&format!("{base}/export?format=csv"), token)
+            .await;
+        assert_eq!(export.status, 200, "{object}: {}", export.text);
+        let exported = export.text.lines().count() - 1;
+        assert!(exported >= all.len(), "{object}");
+        let job = app
+            .post_as(
+                "/v1/imports",
+                token,
+                &json!({"object": object, "id_property": "id", "csv": export.text}),
+            )
+            .await;
+        assert_eq!(job.status, 202, "{object}: {}", job.text);
+        let job = finished(app, token, job.json()["id"].as_str().unwrap()).await;
+        assert_eq!(job["status"], "completed", "{object}: {job}");
+        assert_eq!(job["unchanged"], exported, "{object}: {job}");
+        assert_eq!(job["failed"], 0, "{object}");
+    }
+}
+
+/// Text as a query-string value: unreserved characters as they are, the rest percent-encoded.
+fn escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
