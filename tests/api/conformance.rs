@@ -35,7 +35,7 @@ fn sample(field: &FieldSpec, n: usize) -> Option<Value> {
         FieldKind::Enum(options) => json!(options[n % options.len()]),
         FieldKind::Integer { min, max } => json!((min.max(0) + n as i64).min(max)),
         FieldKind::Money => json!(100 * n as i64 + 1),
-        FieldKind::Boolean => json!(n % 2 == 0),
+        FieldKind::Boolean => json!(n.is_multiple_of(2)),
         FieldKind::Date => json!(format!("2026-01-{day:02}")),
         FieldKind::Timestamp => json!(format!("2026-01-{day:02}T08:00:00Z")),
         FieldKind::Tags => json!([format!("t{}", n % 3)]),
@@ -329,7 +329,7 @@ async fn conforms(app: &TestApp, token: &str, spec: &ObjectSpec) {
         .get_as(&format!("{base}?deleted=true"), token)
         .await
         .json());
-    assert_eq!(trash, [first.clone()], "{object}");
+    assert_eq!(trash, std::slice::from_ref(&first), "{object}");
     let restored = app
         .post_as(&format!("{path}/restore"), token, &json!({}))
         .await;
