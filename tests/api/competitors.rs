@@ -208,6 +208,27 @@ async fn competitors_list_sorted_paged_searched_and_filtered(app: TestApp) {
     assert_eq!(tree.status, 200, "{}", tree.text);
     assert_eq!(names(&tree.json()), ["delta", "Bravo", "Alpha"]);
 
+    // A change of tags moves only the keys it changes: Bravo leaves cn and joins apac.
+    let bravo = &tagged["data"][1]["id"];
+    let retagged = app
+        .post_as(
+            "/v1/competitors/batch/upsert",
+            token,
+            &json!({"id_property": "id", "records": [{"id": bravo, "tags": ["eu", "apac"]}]}),
+        )
+        .await
+        .json();
+    assert_eq!(retagged["results"][0]["status"], "updated", "{retagged}");
+    let cn = app.get_as("/v1/competitors?tag=cn", token).await.json();
+    let apac = app.get_as("/v1/competitors?tag=apac", token).await.json();
+    let eu = app
+        .get_as("/v1/competitors?tag=eu&sort=name", token)
+        .await
+        .json();
+    assert_eq!(names(&cn), ["Alpha"]);
+    assert_eq!(names(&apac), ["Bravo"]);
+    assert_eq!(names(&eu), ["Bravo", "delta"]);
+
     let unknown = app.get_as("/v1/competitors?colour=red", token).await;
     unknown.assert_problem(422, "validation_failed");
     let bad_sort = app.get_as("/v1/competitors?sort=notes", token).await;

@@ -6,6 +6,7 @@ macro_rules! dialect {
             pub(crate) use crate::companies::$backend::*;
             pub(crate) use crate::contacts::$backend::*;
             pub(crate) use crate::custom_fields::$backend::*;
+            pub(crate) use crate::engine::chunk::$backend::*;
             pub(crate) use crate::engine::write::$backend::*;
             pub(crate) use crate::engine::$backend::*;
             pub(crate) use crate::events::$backend::*;

@@ -942,6 +942,39 @@ per_backend! {
             .iter()
             .flat_map(|(id, keys)| keys.iter().map(move |(kind, value)| (*id, *kind, value.clone())))
             .collect();
+        insert_keys(conn, org_id, object, &rows).await
+    }
+
+    /// Adds and removes single keys of records, for writes that changed only some of them.
+    pub(crate) async fn change_keys(
+        conn: &mut Conn,
+        org_id: Uuid,
+        object: ObjectType,
+        removed: &[(Uuid, &'static str, String)],
+        added: &[(Uuid, &'static str, String)],
+    ) -> Result<(), DbError> {
+        for chunk in removed.chunks(300) {
+            let mut delete = Builder::new("delete from record_keys where org_id = ");
+            delete.push_bind(org_id).push(" and object_type = ").push_bind(object.as_str());
+            delete.push(" and (object_id, kind, value) in (");
+            let mut list = delete.separated(", ");
+            for (id, kind, value) in chunk {
+                list.push("(").push_bind_unseparated(*id).push_unseparated(", ");
+                list.push_bind_unseparated(*kind).push_unseparated(", ");
+                list.push_bind_unseparated(value.clone()).push_unseparated(")");
+            }
+            delete.push(")");
+            delete.build().execute(&mut *conn).await?;
+        }
+        insert_keys(conn, org_id, object, added).await
+    }
+
+    async fn insert_keys(
+        conn: &mut Conn,
+        org_id: Uuid,
+        object: ObjectType,
+        rows: &[(Uuid, &'static str, String)],
+    ) -> Result<(), DbError> {
         for chunk in rows.chunks(1000) {
             let mut insert = Builder::new("insert into record_keys (org_id, object_type, object_id, kind, value) ");
             insert.push_values(chunk, |mut row, (id, kind, value)| {

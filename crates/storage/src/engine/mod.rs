@@ -30,6 +30,7 @@ use crate::SqlStore;
 use crate::events::NewEvent;
 use crate::records::{Columns, Plan, Spec, cursor, deleted_changes};
 
+pub(crate) mod chunk;
 pub(crate) mod write;
 
 /// An engine object's storage: its declaration, the shared record machinery's view of it,
@@ -53,6 +54,11 @@ pub(crate) struct Layout {
     pub insert: &'static str,
     /// Binds: org, id, the fields, the sort columns, custom, search text, updated_at.
     pub update: &'static str,
+    /// PostgreSQL's chunk insert: binds org, time, user, then one array per column (ids, the
+    /// written columns); see `chunk`.
+    pub insert_unnest: &'static str,
+    /// PostgreSQL's chunk update: binds org, time, then the same arrays.
+    pub update_unnest: &'static str,
     pub restore: &'static str,
 }
 
@@ -153,6 +159,38 @@ impl Layout {
                 .join(", "),
             written.len() + 3
         );
+        // PostgreSQL binds one array per column: each written column's array type.
+        let arrays: Vec<&str> = fields
+            .iter()
+            .map(|(field, _)| pg_array(field.kind))
+            .chain(sort_columns.iter().map(|_| "text[]"))
+            .chain(["jsonb[]", "text[]"])
+            .collect();
+        let unnest = |first: usize| {
+            std::iter::once("uuid[]")
+                .chain(arrays.iter().copied())
+                .enumerate()
+                .map(|(i, kind)| format!("${}::{kind}", first + i))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let insert_unnest = format!(
+            "insert into {table} (org_id, id, {}, version, created_at, updated_at, created_by) \
+             select $1, u.*, 1, $2, $2, $3 from unnest({}) as u",
+            written.join(", "),
+            unnest(4)
+        );
+        let update_unnest = format!(
+            "update {table} as t set {}, version = t.version + 1, updated_at = $2, \
+             deleted_at = null from unnest({}) as u (id, {}) where t.org_id = $1 and t.id = u.id",
+            written
+                .iter()
+                .map(|c| format!("{c} = u.{c}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            unnest(3),
+            written.join(", ")
+        );
         let restore = format!(
             "update {table} set deleted_at = null, version = version + 1, updated_at = $3 \
              where org_id = $1 and id = $2"
@@ -178,6 +216,8 @@ impl Layout {
             select_where: leak(select_where),
             insert: leak(insert),
             update: leak(update),
+            insert_unnest: leak(insert_unnest),
+            update_unnest: leak(update_unnest),
             restore: leak(restore),
         }
     }
@@ -199,6 +239,19 @@ impl Layout {
             )
         }));
         bound
+    }
+}
+
+/// The PostgreSQL array type a field's column binds as (see `Bound::of`).
+fn pg_array(kind: FieldKind) -> &'static str {
+    match kind {
+        FieldKind::Integer { .. } | FieldKind::Money => "bigint[]",
+        FieldKind::Boolean => "boolean[]",
+        FieldKind::Date => "date[]",
+        FieldKind::Timestamp => "timestamptz[]",
+        FieldKind::Reference(_) | FieldKind::Id => "uuid[]",
+        FieldKind::Tags => "jsonb[]",
+        _ => "text[]",
     }
 }
 
@@ -580,5 +633,17 @@ mod tests {
         assert_eq!(layout.storage.column("notes"), Some("notes"));
         assert_eq!(layout.storage.column("version"), None);
         assert_eq!(layout.storage.search_table, "competitors_search");
+        // PostgreSQL's chunk statements: one array per column, in the same order.
+        assert!(layout.insert_unnest.contains(
+            "select $1, u.*, 1, $2, $2, $3 from unnest($4::uuid[], $5::text[], $6::text[], \
+             $7::text[], $8::text[], $9::text[], $10::text[], $11::jsonb[], $12::text[], \
+             $13::jsonb[], $14::text[]) as u"
+        ));
+        assert!(layout.update_unnest.contains(
+            "from unnest($3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], \
+             $8::text[], $9::text[], $10::jsonb[], $11::text[], $12::jsonb[], $13::text[]) as u \
+             (id, external_id, name, website, strengths, weaknesses, notes, tags, name_sort, \
+             custom, search_text) where t.org_id = $1 and t.id = u.id"
+        ));
     }
 }

@@ -12,10 +12,10 @@ use rapport_domain::record::{Changes, EventAction};
 use rapport_domain::write::{IdProperty, RowOutcome, RowStatus, RowTarget, WriteRow};
 use rapport_domain::{AuthContext, FieldIssue, StoreError};
 use serde_json::{Map, Value};
-use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{Bound, Layout};
+use super::Layout;
+use super::chunk::Row;
 use crate::events::NewEvent;
 use crate::records::{Written, deleted_changes};
 
@@ -27,6 +27,16 @@ struct Planned {
     values: Map<String, Value>,
     custom: Map<String, Value>,
     changes: Changes,
+}
+
+impl Planned {
+    fn row(&self) -> Row<'_> {
+        Row {
+            id: self.id,
+            values: &self.values,
+            custom: &self.custom,
+        }
+    }
 }
 
 enum Decision {
@@ -342,18 +352,6 @@ per_backend! {
         Ok(decisions)
     }
 
-    fn push_bound(row: &mut sqlx::query_builder::Separated<'_, Db, &'static str>, bound: Bound) {
-        match bound {
-            Bound::Text(v) => row.push_bind(v),
-            Bound::Integer(v) => row.push_bind(v),
-            Bound::Boolean(v) => row.push_bind(v),
-            Bound::Date(v) => row.push_bind(v),
-            Bound::Time(v) => row.push_bind(v),
-            Bound::Id(v) => row.push_bind(v),
-            Bound::Tags(v) => row.push_bind(v),
-        };
-    }
-
     pub(crate) async fn write_records(
         conn: &mut Conn,
         ctx: &AuthContext,
@@ -374,44 +372,13 @@ per_backend! {
             Decision::Write(p) => Some(p.as_ref()),
             _ => None,
         }).collect();
-        let inserts: Vec<&&Planned> = planned.iter().filter(|p| p.insert).collect();
-        // SQLite binds at most 32,766 values a statement; chunks stay well below on any object.
-        let per_chunk = (30_000 / (layout.fields.len() + layout.sorted.len() + 8)).clamp(1, 500);
-        for chunk in inserts.chunks(per_chunk) {
-            let mut qb = sql::Builder::new(layout.insert);
-            qb.push_values(chunk, |mut row, p| {
-                row.push_bind(ctx.org_id).push_bind(p.id);
-                for bound in layout.bound(&p.values) {
-                    push_bound(&mut row, bound);
-                }
-                row.push_bind(Json(p.custom.clone()))
-                    .push_bind(record::search_text(layout.spec, &p.values))
-                    .push_bind(1_i64)
-                    .push_bind(at)
-                    .push_bind(at)
-                    .push_bind(ctx.user_id);
-            });
-            qb.build().execute(&mut *conn).await?;
+        let inserts: Vec<Row<'_>> = planned.iter().filter(|p| p.insert).map(|p| p.row()).collect();
+        let updates: Vec<Row<'_>> = planned.iter().filter(|p| !p.insert).map(|p| p.row()).collect();
+        if !inserts.is_empty() {
+            sql::insert_rows(conn, ctx, layout, &inserts, at).await?;
         }
-        for p in planned.iter().filter(|p| !p.insert) {
-            let mut query = sqlx::query(layout.update).bind(ctx.org_id).bind(p.id);
-            for bound in layout.bound(&p.values) {
-                query = match bound {
-                    Bound::Text(v) => query.bind(v),
-                    Bound::Integer(v) => query.bind(v),
-                    Bound::Boolean(v) => query.bind(v),
-                    Bound::Date(v) => query.bind(v),
-                    Bound::Time(v) => query.bind(v),
-                    Bound::Id(v) => query.bind(v),
-                    Bound::Tags(v) => query.bind(v),
-                };
-            }
-            query
-                .bind(Json(&p.custom))
-                .bind(record::search_text(layout.spec, &p.values))
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
+        if !updates.is_empty() {
+            sql::update_rows(conn, ctx, layout, &updates, at).await?;
         }
         let tag_fields: Vec<&str> = layout
             .fields
@@ -420,20 +387,27 @@ per_backend! {
             .map(|(field, _)| field.name.as_ref())
             .collect();
         if !tag_fields.is_empty() {
-            let keys: Vec<(Uuid, Vec<(&'static str, String)>)> = planned
-                .iter()
-                .filter(|p| p.insert || tag_fields.iter().any(|f| p.changes.contains_key(*f)))
-                .map(|p| {
-                    let tags = tag_fields
-                        .iter()
-                        .filter_map(|f| p.values.get(*f).and_then(Value::as_array))
-                        .flatten()
-                        .filter_map(|tag| tag.as_str().map(|t| ("tag", t.to_owned())))
-                        .collect();
-                    (p.id, tags)
-                })
-                .collect();
-            sql::replace_keys_many(conn, ctx.org_id, layout.spec.object, &keys).await?;
+            // Only the tags a write added or removed change their keys.
+            let tags = |value: Option<&Value>| -> Vec<String> {
+                value
+                    .and_then(Value::as_array)
+                    .map(|items| items.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default()
+            };
+            let mut removed = Vec::new();
+            let mut added = Vec::new();
+            for p in &planned {
+                for field in &tag_fields {
+                    let (old, new) = match p.changes.get(*field) {
+                        _ if p.insert => (Vec::new(), tags(p.values.get(*field))),
+                        Some(change) => (tags(Some(&change.old)), tags(Some(&change.new))),
+                        None => continue,
+                    };
+                    removed.extend(old.iter().filter(|t| !new.contains(t)).map(|t| (p.id, "tag", t.clone())));
+                    added.extend(new.iter().filter(|t| !old.contains(t)).map(|t| (p.id, "tag", t.clone())));
+                }
+            }
+            sql::change_keys(conn, ctx.org_id, layout.spec.object, &removed, &added).await?;
         }
         let ids: Vec<Uuid> = planned.iter().map(|p| p.id).collect();
         sql::index_search_many(conn, &layout.storage, &ids).await?;
