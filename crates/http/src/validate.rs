@@ -29,26 +29,34 @@ impl Check {
         self.errors.push(error);
     }
 
-    /// Merges the `validator` crate's findings.
+    /// Merges the `validator` crate's findings (of a body's `#[derive(Validate)]`), in field
+    /// order.
     pub fn validator(&mut self, result: Result<(), validator::ValidationErrors>) {
-        if let Err(errors) = result {
-            for (field, kind) in errors.into_errors() {
-                if let validator::ValidationErrorsKind::Field(list) = kind {
-                    for error in list {
-                        let message = error
-                            .message
-                            .as_ref()
-                            .map(ToString::to_string)
-                            .unwrap_or_else(|| error.code.to_string());
-                        self.errors.push(FieldError::new(
-                            field.to_string(),
-                            error.code.clone(),
-                            message,
-                        ));
-                    }
+        let Err(errors) = result else {
+            return;
+        };
+        let mut found: Vec<FieldError> = Vec::new();
+        for (field, kind) in errors.into_errors() {
+            if let validator::ValidationErrorsKind::Field(list) = kind {
+                for error in list {
+                    let message = error
+                        .message
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_else(|| error.code.to_string());
+                    found.push(FieldError::new(field.to_string(), error.code, message));
                 }
             }
         }
+        found.sort_by(|a, b| a.field.cmp(&b.field));
+        self.errors.extend(found);
+    }
+
+    /// A body checked by its `#[derive(Validate)]`: every problem at once, or nothing.
+    pub fn validated(body: &impl validator::Validate) -> Result<(), ApiError> {
+        let mut check = Check::new();
+        check.validator(body.validate());
+        check.finish()
     }
 
     pub fn into_error(self) -> ApiError {
@@ -65,6 +73,40 @@ impl Check {
 
     pub fn is_empty(&self) -> bool {
         self.errors.is_empty()
+    }
+}
+
+/// The value checks below for `#[validate(custom(function = …))]`: the same rule and the
+/// same message, as the `validator` crate's error (code `invalid_value`).
+pub mod rules {
+    use std::borrow::Cow;
+
+    use validator::ValidationError;
+
+    fn invalid(message: impl Into<Cow<'static, str>>) -> ValidationError {
+        ValidationError::new("invalid_value").with_message(message.into())
+    }
+
+    pub fn name(text: &str) -> Result<(), ValidationError> {
+        super::name(text).map(drop).map_err(invalid)
+    }
+
+    pub fn email(text: &str) -> Result<(), ValidationError> {
+        rapport_domain::email::Email::parse(text)
+            .map(drop)
+            .map_err(invalid)
+    }
+
+    pub fn password(text: &str) -> Result<(), ValidationError> {
+        rapport_auth::password::check_policy(text).map_err(invalid)
+    }
+
+    pub fn locale(text: &str) -> Result<(), ValidationError> {
+        super::locale(text).map(drop).map_err(invalid)
+    }
+
+    pub fn timezone(text: &str) -> Result<(), ValidationError> {
+        super::timezone(text).map(drop).map_err(invalid)
     }
 }
 

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::{Duration, Utc};
-use rapport_auth::{password, secret};
+use rapport_auth::secret;
 use rapport_domain::Email;
 use rapport_domain::Role;
 use rapport_domain::identity::{
@@ -14,6 +14,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
+use validator::Validate;
 
 use crate::auth::{client_info, meter_address};
 use crate::error::{ApiError, ErrorCode, FieldError, OrganizationChoice};
@@ -22,7 +23,7 @@ use crate::signin::{
     TokenResponse, check_throttle, password_matches, refuse, start_session, token_response,
 };
 use crate::state::AppState;
-use crate::validate::{self, Check};
+use crate::validate::Check;
 
 pub fn configure(config: &mut ServiceConfig) {
     config
@@ -32,9 +33,10 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(logout);
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct SignupRequest {
+    #[validate(custom(function = "crate::validate::rules::name"))]
     #[schema(
         example = "Acme Trading Co.",
         min_length = 1,
@@ -42,11 +44,14 @@ pub struct SignupRequest {
         pattern = r"\S"
     )]
     pub organization_name: String,
+    #[validate(custom(function = "crate::validate::rules::name"))]
     #[schema(example = "王安", min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
+    #[validate(custom(function = "crate::validate::rules::email"))]
     #[schema(example = "wang.an@acme.example", format = Email, max_length = 254)]
     pub email: String,
     /// At least 10 characters, at most 1,024 bytes.
+    #[validate(custom(function = "crate::validate::rules::password"))]
     #[schema(example = "correct horse battery staple", format = Password, min_length = 10, max_length = 1024)]
     pub password: String,
 }
@@ -106,17 +111,12 @@ async fn signup(
         ));
     }
     let body = body.0;
-    let mut check = Check::new();
-    let organization_name =
-        check.field("organization_name", validate::name(&body.organization_name));
-    let name = check.field("name", validate::name(&body.name));
-    let email = check.field("email", Email::parse(&body.email));
-    let policy = check.field("password", password::check_policy(&body.password));
-    let (Some(organization_name), Some(name), Some(email), Some(())) =
-        (organization_name, name, email, policy)
-    else {
-        return Err(check.into_error());
-    };
+    Check::validated(&body)?;
+    // Valid: what follows only puts the values in their stored form.
+    let organization_name = body.organization_name.trim().to_owned();
+    let name = body.name.trim().to_owned();
+    let email = Email::parse(&body.email)
+        .map_err(|message| ApiError::invalid("email", "invalid_value", message))?;
     let identity = match state.store.auth().login_identity(&email).await? {
         // An address with an account: its owner proves it with the account's password.
         Some(account) => {

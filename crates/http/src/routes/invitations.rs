@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
+use validator::Validate;
 
 use crate::auth::{Create, Delete, Read, Require, client_info, meter_address, obj};
 use crate::error::{ApiError, ErrorCode, FieldError};
@@ -93,12 +94,14 @@ pub struct CreatedInvitationBody {
 
 crate::list_envelope!(InvitationList, InvitationBody);
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInvitationRequest {
+    #[validate(custom(function = "crate::validate::rules::email"))]
     #[schema(example = "li.na@acme.example", format = Email, max_length = 254)]
     pub email: String,
     /// The member's name unless they give their own when accepting.
+    #[validate(custom(function = "crate::validate::rules::name"))]
     #[schema(example = "李娜", min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     /// Only an owner may invite another owner.
@@ -106,7 +109,7 @@ pub struct CreateInvitationRequest {
     pub team_id: Option<Uuid>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptInvitationRequest {
     /// For an address that has no account yet: the password of the new account (at least 10
@@ -115,6 +118,7 @@ pub struct AcceptInvitationRequest {
     pub password: String,
     /// Your name in this organization (default: the name the invitation gives, else the
     /// part of the email before `@`).
+    #[validate(custom(function = "crate::validate::rules::name"))]
     #[schema(example = "李娜", min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
 }
@@ -175,20 +179,14 @@ async fn create_invitation(
             ),
         ));
     }
-    let mut check = Check::new();
-    let email = check.field("email", Email::parse(&body.email));
-    let name = body
-        .name
-        .as_deref()
-        .map(|n| check.field("name", validate::name(n)));
-    let Some(email) = email else {
-        return Err(check.into_error());
-    };
-    check.finish()?;
+    Check::validated(&body)?;
+    let email = Email::parse(&body.email)
+        .map_err(|message| ApiError::invalid("email", "invalid_value", message))?;
+    let name = body.name.as_deref().map(|n| n.trim().to_owned());
     let token = secret::new_invitation_token().map_err(ApiError::internal)?;
     let invitation = NewInvitation {
         email,
-        name: name.flatten(),
+        name,
         role: body.role,
         team_id: body.team_id,
         token_hash: secret::storage_hash(&token),
@@ -306,10 +304,8 @@ async fn accept_invitation(
         .await?
         .ok_or_else(invalid)?;
     let mut check = Check::new();
-    let name = body
-        .name
-        .as_deref()
-        .map(|n| check.field("name", validate::name(n)));
+    check.validator(body.validate());
+    let name = body.name.as_deref().map(|n| n.trim().to_owned());
     let email = Email::parse(&open.invitation.email).map_err(ApiError::internal)?;
     let identity = match open.identity {
         Some((identity_id, hash)) => {
@@ -331,7 +327,6 @@ async fn accept_invitation(
     };
     let local_part = email.as_str().split('@').next().unwrap_or("member");
     let name = name
-        .flatten()
         .or(open.invitation.name.clone())
         .or_else(|| validate::name(local_part).ok())
         .unwrap_or_else(|| "Member".to_owned());

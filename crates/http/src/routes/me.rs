@@ -1,12 +1,13 @@
 //! The signed-in user: read and change their own profile and password.
 
 use actix_web::{HttpResponse, get, patch, web};
-use rapport_auth::password;
+
 use rapport_domain::identity::UserPatch;
 use rapport_domain::{Action, Credential, ObjectType};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
+use validator::Validate;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ErrorCode, FieldError};
@@ -14,29 +15,33 @@ use crate::extract::Json;
 use crate::record::{IfMatch, nullable, ok_record};
 use crate::routes::users::UserBody;
 use crate::state::AppState;
-use crate::validate::{self, Check};
+use crate::validate::Check;
 
 pub fn configure(config: &mut ServiceConfig) {
     config.service(get_me).service(update_me);
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeRequest {
+    #[validate(custom(function = "crate::validate::rules::name"))]
     #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     /// A language tag such as `zh-CN`; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
+    #[validate(custom(function = "crate::validate::rules::locale"))]
     #[schema(value_type = Option<String>, max_length = 35, pattern = "^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]
     pub locale: Option<Option<String>>,
     /// An IANA time zone such as `Asia/Shanghai`; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
+    #[validate(custom(function = "crate::validate::rules::timezone"))]
     #[schema(value_type = Option<String>, max_length = 64, pattern = "^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$")]
     pub timezone: Option<Option<String>>,
     /// Required with `new_password`.
     #[schema(format = Password)]
     pub current_password: Option<String>,
     /// At least 10 characters. Other sessions are signed out.
+    #[validate(custom(function = "crate::validate::rules::password"))]
     #[schema(format = Password, min_length = 10, max_length = 1024)]
     pub new_password: Option<String>,
 }
@@ -96,19 +101,13 @@ async fn update_me(
         }
     }
     let mut check = Check::new();
-    let name = body
-        .name
-        .as_deref()
-        .map(|n| check.field("name", validate::name(n)));
-    let locale = body
-        .locale
-        .map(|l| l.map(|l| check.field("locale", validate::locale(&l))));
-    let timezone = body
-        .timezone
-        .map(|t| t.map(|t| check.field("timezone", validate::timezone(&t))));
+    check.validator(body.validate());
+    // Valid values, in their stored form.
+    let name = body.name.as_deref().map(|n| n.trim().to_owned());
+    let locale = body.locale.clone();
+    let timezone = body.timezone.clone();
     match (&body.current_password, &body.new_password) {
-        (_, Some(new)) => {
-            check.field("new_password", password::check_policy(new));
+        (_, Some(_)) => {
             if body.current_password.is_none() {
                 check.push(FieldError::new(
                     "current_password",
@@ -139,9 +138,9 @@ async fn update_me(
     }
 
     let patch = UserPatch {
-        name: name.flatten(),
-        locale: locale.map(Option::flatten),
-        timezone: timezone.map(Option::flatten),
+        name,
+        locale,
+        timezone,
         ..UserPatch::default()
     };
     let user = state

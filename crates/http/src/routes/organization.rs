@@ -11,13 +11,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
+use validator::Validate;
 
 use crate::auth::{Read, Require, Update, obj};
 use crate::error::{ApiError, FieldError};
 use crate::extract::Json;
 use crate::record::{IfMatch, nullable, ok_record};
 use crate::state::AppState;
-use crate::validate::{self, Check};
+use crate::validate::Check;
 
 pub fn configure(config: &mut ServiceConfig) {
     config
@@ -74,9 +75,10 @@ pub struct SettingsPatch {
     pub default_phone_region: Option<Option<String>>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrganizationRequest {
+    #[validate(custom(function = "crate::validate::rules::name"))]
     #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     pub settings: Option<SettingsPatch>,
@@ -122,10 +124,8 @@ async fn update_organization(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
     let mut check = Check::new();
-    let name = body
-        .name
-        .as_deref()
-        .map(|n| check.field("name", validate::name(n)));
+    check.validator(body.validate());
+    let name = body.name.as_deref().map(|n| n.trim().to_owned());
     if let Some(visibility) = body
         .settings
         .as_ref()
@@ -153,7 +153,7 @@ async fn update_organization(
     check.finish()?;
 
     let patch = OrganizationPatch {
-        name: name.flatten(),
+        name,
         record_visibility: body
             .settings
             .and_then(|s| s.record_visibility)

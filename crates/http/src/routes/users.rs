@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
+use validator::Validate;
 
 use crate::auth::{Read, Require, Update, obj};
 use crate::error::{ApiError, ErrorCode, FieldError};
@@ -18,7 +19,7 @@ use crate::list::{ListQuery, PageParams};
 use crate::record::{IfMatch, nullable, ok_record};
 use crate::routes::records::within_limit;
 use crate::state::AppState;
-use crate::validate::{self, Check};
+use crate::validate::Check;
 
 pub fn configure(config: &mut ServiceConfig) {
     config
@@ -83,9 +84,10 @@ pub struct UserFilterParams {
     pub active: Option<bool>,
 }
 
-#[derive(Debug, Deserialize, ToSchema, Default)]
+#[derive(Debug, Deserialize, ToSchema, Default, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
+    #[validate(custom(function = "crate::validate::rules::name"))]
     #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     /// Only owners make or unmake owners.
@@ -211,14 +213,9 @@ async fn update_user(
             ),
         ));
     }
-    let mut check = Check::new();
-    let name = body
-        .name
-        .as_deref()
-        .map(|n| check.field("name", validate::name(n)));
-    check.finish()?;
+    Check::validated(&body)?;
     let patch = UserPatch {
-        name: name.flatten(),
+        name: body.name.as_deref().map(|n| n.trim().to_owned()),
         role: body.role,
         team_id: body.team_id,
         active: body.active,

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
+use validator::Validate;
 
 use crate::auth::{Create, Delete, Read, Require, Update, obj};
 use crate::error::{ApiError, FieldError};
@@ -94,7 +95,7 @@ fn with_secret(webhook: &Webhook) -> WebhookWithSecret {
 }
 
 /// A webhook to create (`url` and `events` required), or a JSON merge patch of one.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"url": "https://erp.example.com/rapport/events", "events": ["contact.*", "order.created"], "description": "ERP sync"}))]
 pub struct WebhookInput {
@@ -105,6 +106,12 @@ pub struct WebhookInput {
     #[schema(max_length = 2048, pattern = r"^\s*https?://[^\s/?#@]+([/?#]\S*)?\s*$")]
     pub url: Option<String>,
     /// 1 to 50 patterns: `contact.created`, `contact.*`, `*`.
+    #[validate(length(
+        min = 1,
+        max = 50,
+        code = "invalid_value",
+        message = "must name 1 to 50 event patterns"
+    ))]
     #[schema(min_items = 1, max_items = 50)]
     pub events: Option<Vec<String>>,
     #[serde(default, deserialize_with = "nullable")]
@@ -134,6 +141,7 @@ fn target_url(text: &str, targets: &TargetPolicy) -> Result<String, FieldError> 
 impl WebhookInput {
     fn parse(&self, targets: &TargetPolicy) -> Result<WebhookPatch, ApiError> {
         let mut check = Check::new();
+        check.validator(self.validate());
         let url = self
             .url
             .as_deref()
@@ -145,16 +153,8 @@ impl WebhookInput {
                 }
             });
         let events = self.events.as_ref().map(|list| {
-            if list.is_empty() || list.len() > MAX_PATTERNS {
-                check.push(FieldError::new(
-                    "events",
-                    "invalid_value",
-                    format!("must name 1 to {MAX_PATTERNS} event patterns"),
-                ));
-                return Vec::new();
-            }
             let mut patterns: Vec<EventPattern> = Vec::new();
-            for (i, text) in list.iter().enumerate() {
+            for (i, text) in list.iter().enumerate().take(MAX_PATTERNS) {
                 if let Some(pattern) =
                     check.field(&format!("events[{i}]"), EventPattern::parse(text))
                     && !patterns.contains(&pattern)
