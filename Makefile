@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 REDOCLY := npx --yes @redocly/cli@2.77.0
 
-.PHONY: run test setup contract contract-long contract-strict openapi lint lint-openapi fmt migration clean-test-dbs bench bench-quick soak help
+.PHONY: run test setup contract contract-long contract-strict openapi lint lint-openapi fmt migration clean-test-dbs bench bench-quick bench-engine soak help
 
 help:
 	@echo "make run            serve the API on 127.0.0.1:8080 with ./rapport.db (docs at /docs)"
@@ -16,6 +16,7 @@ help:
 	@echo "make lint           rustfmt --check, clippy (warnings denied), redocly lint"
 	@echo "make migration name=add_things   create the SQLite/PostgreSQL migration pair"
 	@echo "make bench          benchmark both backends at 1,000,000 contacts; writes bench/RESULTS.md"
+	@echo "make bench-engine   engine batch writes (100,000 products) on fresh databases; bench/ENGINE_WRITES.md"
 	@echo "make bench-quick    the same, small and short, to check the bench (bench/out/)"
 	@echo "make soak           10 minutes of mixed load on PostgreSQL, watching memory and connections"
 
@@ -92,6 +93,11 @@ bench:
 ## A smoke run of the benchmark (20,000 contacts, seconds per scenario); results in bench/out/.
 bench-quick:
 	python3 bench/bench.py run --quick $(BENCH_FLAGS)
+
+## The object kit engine's batch writes (products) into fresh, un-analyzed databases, beside
+## pgbench -N; writes bench/ENGINE_WRITES.md.
+bench-engine:
+	python3 bench/engine_writes.py $(BENCH_FLAGS)
 
 ## 10 minutes of mixed load; appends its summary to bench/RESULTS.md. Not part of CI.
 soak:

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::Layout;
-use super::chunk::Row;
+use super::chunk::{Keys, Row};
 use crate::events::NewEvent;
 use crate::records::{Written, deleted_changes};
 
@@ -193,33 +193,11 @@ per_backend! {
                 RowTarget::Create => {}
             }
         }
-        let mut existing: Vec<Record> = Vec::new();
-        if !ids.is_empty() || !external_ids.is_empty() || keyed.iter().any(|(_, _, v)| !v.is_empty()) {
-            // Each branch names the tenant and is served by its own index (see
-            // `push_key_branch`); a natural key finds live records only.
-            let mut qb = sql::Builder::new(layout.select_where);
-            let mut branches = 0;
-            let mut next = |qb: &mut sql::Builder| {
-                if branches > 0 {
-                    qb.push(" or ");
-                }
-                branches += 1;
-            };
-            if !ids.is_empty() {
-                next(&mut qb);
-                sql::push_key_branch(&mut qb, "t.", ctx.org_id, "t.id", ids);
-            }
-            if !external_ids.is_empty() {
-                next(&mut qb);
-                sql::push_key_branch(&mut qb, "t.", ctx.org_id, "t.external_id", external_ids);
-            }
-            for (_, column, values) in keyed.iter().filter(|(_, _, v)| !v.is_empty()) {
-                next(&mut qb);
-                let condition = format!("t.deleted_at is null and t.{column}");
-                sql::push_key_branch(&mut qb, "t.", ctx.org_id, &condition, values.clone());
-            }
-            sql::push_lock_rows(&mut qb);
-            existing = sql::fetch_records(&mut *conn, layout, &mut qb).await?;
+        // One probe of its index per key (see `chunk`); a natural key finds live records only.
+        let mut existing = sql::find_keyed(&mut *conn, ctx.org_id, layout, "id", false, Keys::ids(ids)).await?;
+        existing.extend(sql::find_keyed(&mut *conn, ctx.org_id, layout, "external_id", false, Keys::texts(external_ids)).await?);
+        for (_, column, values) in keyed {
+            existing.extend(sql::find_keyed(&mut *conn, ctx.org_id, layout, column, true, Keys::texts(values)).await?);
         }
         let by_id: HashMap<Uuid, &Record> = existing.iter().map(|r| (r.id, r)).collect();
         let by_external: HashMap<&str, &Record> = existing
@@ -265,25 +243,12 @@ per_backend! {
                 }
             }
         }
-        let mut external_holders: HashMap<String, Uuid> = HashMap::new();
-        if !wanted_external.is_empty() {
-            let mut qb = sql::Builder::new("select t.external_id, t.id from ");
-            qb.push(layout.storage.table).push(" t where ");
-            sql::push_key_branch(&mut qb, "t.", ctx.org_id, "t.external_id", wanted_external);
-            let found: Vec<(String, Uuid)> = qb.build_query_as().fetch_all(&mut *conn).await?;
-            external_holders.extend(found);
-        }
+        let external_holders: HashMap<String, Uuid> =
+            sql::key_holders(&mut *conn, ctx.org_id, layout, "external_id", false, wanted_external).await?.into_iter().collect();
         // Who holds each unique value among the live records.
         let mut unique_holders: HashMap<(&str, String), Uuid> = HashMap::new();
         for ((name, column), wanted) in layout.unique.iter().zip(wanted_unique) {
-            if wanted.is_empty() {
-                continue;
-            }
-            let mut qb = sql::Builder::new("select t.");
-            qb.push(*column).push(", t.id from ").push(layout.storage.table).push(" t where ");
-            let condition = format!("t.deleted_at is null and t.{column}");
-            sql::push_key_branch(&mut qb, "t.", ctx.org_id, &condition, wanted);
-            let found: Vec<(String, Uuid)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+            let found = sql::key_holders(&mut *conn, ctx.org_id, layout, column, true, wanted).await?;
             unique_holders.extend(found.into_iter().map(|(value, id)| ((*name, value), id)));
         }
         let custom_holders = sql::unique_holders(conn, &layout.storage, ctx.org_id, &definitions, &wanted_custom).await?;

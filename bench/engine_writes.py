@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""The object kit engine's batch writes, measured: `make bench-engine`.
+
+Seeds products (an engine object: declaration only) through `POST /v1/products/batch/upsert`
+in 1,000-row batches, two requests in flight, into a fresh SQLite file and a fresh PostgreSQL
+database that nobody analyzes (autovacuum is off on this machine's shared PostgreSQL, and the
+script runs no ANALYZE): rows/s per tenth of the seeding show whether the write path's
+lookups keep to their indexes while the planner's statistics still say the table is empty.
+Then every row again with a changed price (updates). Beside them, in the same run, `pgbench
+-N` (PostgreSQL's own simple-update workload) is the write reference. Writes
+bench/results/engine_writes.json and bench/ENGINE_WRITES.md.
+
+    python3 bench/engine_writes.py [--rows 100000] [--backends sqlite,postgres]
+
+Standard library only, as bench.py, whose helpers it uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench  # noqa: E402
+from bench import PG, PG_BIN, Api, Cleanup, Server, log  # noqa: E402
+
+BATCH = 1000
+RESULTS = bench.BENCH / "results" / "engine_writes.json"
+REPORT = bench.BENCH / "ENGINE_WRITES.md"
+
+
+def product_rows(start: int, count: int, price: int = 0) -> list[dict]:
+    return [
+        {
+            "external_id": f"P-{i:08d}",
+            "sku": f"SKU-{i:08d}",
+            "name": f"{bench.WORDS[i % 10]} {bench.NOUNS[(i // 10) % 10]} {i}",
+            "category": bench.NOUNS[i % 10],
+            "unit_price_minor": 100 + (i % 900) + price,
+            "currency": "CNY",
+            "warranty_months": i % 37,
+        }
+        for i in range(start, start + count)
+    ]
+
+
+def sign_up(server: Server) -> str:
+    api = Api(server.url)
+    signup = api.expect(201, "POST", "/v1/auth/signup", {
+        "organization_name": "Bench Catalog Co.",
+        "name": "Bench Owner",
+        "email": "owner@catalog.bench.example",
+        "password": "correct horse battery staple",
+    })
+    api.key = signup["access_token"]
+    return api.expect(201, "POST", "/v1/api-keys", {"name": "bench", "scopes": ["*"]})["secret"]
+
+
+def tenths(timings: list) -> list[int]:
+    """Rows/s within each tenth of the batches, in order."""
+    ordered = sorted(timings)
+    size = max(1, len(ordered) // 10)
+    rates = []
+    for i in range(0, len(ordered), size):
+        part = ordered[i:i + size]
+        span = max(t[1] for t in part) - min(t[0] for t in part)
+        rates.append(round(sum(t[2] for t in part) / span) if span > 0 else 0)
+    return rates[:10]
+
+
+def pgbench_writes(cleanup: Cleanup, seconds: int) -> dict:
+    """pgbench -N (simple updates, no branch contention) at 2 clients: a write reference."""
+    db = bench.create_pg_database(cleanup, "pgbench_w")
+    bench.sh([str(PG_BIN / "pgbench"), "-i", "-q", "-s", "1", "-h", PG["host"], "-p", PG["port"],
+              "-U", PG["user"], db])
+    cmd = [str(PG_BIN / "pgbench"), "-N", "-M", "prepared", "-n", "-c", "2", "-j", "2", "-T",
+           str(seconds), "-h", PG["host"], "-p", PG["port"], "-U", PG["user"], db]
+    out = subprocess.run(cmd, text=True, capture_output=True).stdout
+    found = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out)
+    return {"tps": float(found[1]) if found else None,
+            "command": " ".join(cmd[:-1] + ["$PGBENCH_DB"])}
+
+
+def run_backend(name: str, binary: Path, rows: int, cleanup: Cleanup, workdir: Path) -> dict:
+    backend = bench.fresh_backend(name, workdir, cleanup)
+    server = bench.running(cleanup, Server(binary, backend, workdir, "engine"))
+    key = sign_up(server)
+    starts = list(range(0, rows, BATCH))
+    log(f"{name}: {rows:,} new products")
+    created = bench.upsert_batches(server, key, "/v1/products/batch/upsert", starts,
+                                   lambda s: product_rows(s, min(BATCH, rows - s)), 2)
+    log(f"  {created['rows_per_s']:,.0f} rows/s; by tenth {tenths(created['timings'])}")
+    log(f"{name}: {rows:,} changed products")
+    changed = bench.upsert_batches(server, key, "/v1/products/batch/upsert", starts,
+                                   lambda s: product_rows(s, min(BATCH, rows - s), price=7), 2)
+    log(f"  {changed['rows_per_s']:,.0f} rows/s")
+    cleanup.pop(server.stop)
+    analyzed = None
+    if backend.pg_database:
+        analyzed = bench.psql("select coalesce(max(last_analyze), max(last_autoanalyze))::text "
+                              "from pg_stat_user_tables where relname = 'products'",
+                              backend.pg_database) or None
+    return {
+        "new": {"rows": created["rows"], "rows_per_s": round(created["rows_per_s"]),
+                "by_tenth": tenths(created["timings"])},
+        "changed": {"rows": changed["rows"], "rows_per_s": round(changed["rows_per_s"])},
+        "products_last_analyzed": analyzed,
+    }
+
+
+def render(result: dict) -> str:
+    m = result["machine"]
+    lines = [
+        "# Engine batch writes (products)",
+        "",
+        "Generated by `make bench-engine` (bench/engine_writes.py); rerun rather than edit.",
+        "Products are served by the object kit's engine from their declaration alone. Rows",
+        f"are written through `POST /v1/products/batch/upsert`, {BATCH:,} a request, two",
+        "requests in flight, into fresh databases that nobody analyzes (no ANALYZE, autovacuum",
+        "off): the rates by tenth show whether the write path depends on fresh statistics.",
+        "",
+        f"Commit `{m['commit'][:12]}`, {m['date']}, {m['cpu']} ({m['cores']} cores shared by",
+        f"the load, the server and the database), {m['postgres']}, release build.",
+        *([f"Uncommitted product changes at the time: {', '.join(m['product_changes'])}."]
+          if m.get("product_changes") else []),
+        "",
+        "| backend | new rows/s | changed rows/s | new rows/s by tenth of the seeding |",
+        "|---|---|---|---|",
+    ]
+    for name, r in result["backends"].items():
+        lines.append(f"| {name} | {r['new']['rows_per_s']:,} | {r['changed']['rows_per_s']:,} | "
+                     + ", ".join(f"{x:,}" for x in r["new"]["by_tenth"]) + " |")
+    ref = result.get("pgbench_N")
+    if ref and ref.get("tps"):
+        lines += ["", f"Write reference in the same run: `pgbench -N -c 2` "
+                  f"{ref['tps']:,.0f} transactions/s (each a few single-row updates and an insert)."]
+    for name, r in result["backends"].items():
+        first, last = r["new"]["by_tenth"][0], r["new"]["by_tenth"][-1]
+        if first:
+            lines.append(f"\n{name}: the last tenth runs at {last / first:.2f}× the first"
+                         + (f" (products last analyzed: {r['products_last_analyzed']})"
+                            if name == "postgres" else "") + ".")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    args = parser.parse_args()
+    bench.exit_on_signals()
+    cleanup = Cleanup()
+    try:
+        binary = bench.build()
+        result = {"machine": bench.machine(), "rows": args.rows, "backends": {}}
+        with tempfile.TemporaryDirectory(prefix="rapport-engine-bench-") as work:
+            for name in args.backends.split(","):
+                result["backends"][name] = run_backend(name, binary, args.rows, cleanup, Path(work))
+            if "postgres" in result["backends"]:
+                log("pgbench -N")
+                result["pgbench_N"] = pgbench_writes(cleanup, 20)
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+        REPORT.write_text(render(result))
+        log(f"wrote {REPORT}")
+    finally:
+        cleanup.run()
+
+
+if __name__ == "__main__":
+    main()
