@@ -16,8 +16,8 @@ help:
 	@echo "make lint           rustfmt --check, clippy (warnings denied), redocly lint"
 	@echo "make migration name=add_things   create the SQLite/PostgreSQL migration pair"
 	@echo "make bench          benchmark both backends at 1,000,000 contacts; writes bench/RESULTS.md"
-	@echo "make bench-engine   engine batch writes (100,000 products) on fresh databases; bench/ENGINE_WRITES.md"
 	@echo "make bench-quick    the same, small and short, to check the bench (bench/out/)"
+	@echo "make bench-engine   engine batch writes (100,000 products) on fresh databases; bench/ENGINE_WRITES.md"
 	@echo "make soak           10 minutes of mixed load on PostgreSQL, watching memory and connections"
 
 ## Serve with zero configuration: SQLite file rapport.db here, migrations applied.
@@ -95,7 +95,7 @@ bench-quick:
 	python3 bench/bench.py run --quick $(BENCH_FLAGS)
 
 ## The object kit engine's batch writes (products) into fresh, un-analyzed databases, beside
-## pgbench -N; writes bench/ENGINE_WRITES.md.
+## pgbench -N; writes bench/ENGINE_WRITES.md. BENCH_FLAGS="--rows 1000000" for the recorded run.
 bench-engine:
 	python3 bench/engine_writes.py $(BENCH_FLAGS)
 

@@ -53,6 +53,19 @@ pub struct Capabilities {
     pub merge: bool,
 }
 
+impl Capabilities {
+    /// Nothing beyond create, read, update and delete; declarations add what they have
+    /// (`Capabilities { events: true, ..Capabilities::NONE }`).
+    pub const NONE: Capabilities = Capabilities {
+        owned: false,
+        custom_fields: false,
+        events: false,
+        import: false,
+        export: false,
+        merge: false,
+    };
+}
+
 /// A standard field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldSpec {

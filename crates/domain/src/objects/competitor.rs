@@ -29,12 +29,9 @@ pub static SPEC: ObjectSpec = ObjectSpec {
     ]),
     natural_keys: Cow::Borrowed(&[IdProperty::Id, IdProperty::ExternalId]),
     capabilities: Capabilities {
-        owned: false,
         custom_fields: true,
         events: true,
-        import: false,
-        export: false,
-        merge: false,
+        ..Capabilities::NONE
     },
     about: Cow::Borrowed("Another vendor deals are fought against, and what is known of it."),
     engine: true,

@@ -46,12 +46,11 @@ pub static SPEC: ObjectSpec = ObjectSpec {
     ]),
     natural_keys: Cow::Borrowed(&[IdProperty::Id, IdProperty::ExternalId, IdProperty::Sku]),
     capabilities: Capabilities {
-        owned: false,
         custom_fields: true,
         events: true,
         import: true,
         export: true,
-        merge: false,
+        ..Capabilities::NONE
     },
     about: Cow::Borrowed("Something the organization sells; order lines refer to it."),
     engine: true,
