@@ -98,21 +98,23 @@ pub(crate) mod sqlite {
         qb.push(")");
     }
 
-    /// The records whose `column` is one of `keys` (live ones only, or deleted ones too).
-    pub(crate) async fn find_keyed(
-        conn: &mut SqliteConnection,
+    /// The records whose `column` is one of `keys` (live ones only, or deleted ones too); a
+    /// transaction's writes lock the whole database on SQLite, so `_lock` asks nothing more.
+    pub(crate) async fn find_keyed<'e>(
+        executor: impl sqlx::Executor<'e, Database = Sqlite>,
         org_id: Uuid,
         layout: &Layout,
         column: &str,
         live_only: bool,
         keys: Keys,
+        _lock: bool,
     ) -> Result<Vec<Record>, DbError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
         let mut qb = sqlx::QueryBuilder::<Sqlite>::new(layout.select_where);
         push_in(&mut qb, org_id, column, live_only, keys);
-        crate::engine::sqlite::fetch_records(&mut *conn, layout, &mut qb).await
+        crate::engine::sqlite::fetch_records(executor, layout, &mut qb).await
     }
 
     /// Which record holds each of `values` in the text `column`.
@@ -299,14 +301,16 @@ pub(crate) mod postgres {
         qb.push(" and t.").push(column).push(" = k.v limit 1");
     }
 
-    /// The records whose `column` is one of `keys`, locked for the write.
-    pub(crate) async fn find_keyed(
-        conn: &mut PgConnection,
+    /// The records whose `column` is one of `keys` (live ones only, or deleted ones too),
+    /// locked for a write with `lock`.
+    pub(crate) async fn find_keyed<'e>(
+        executor: impl sqlx::Executor<'e, Database = sqlx::Postgres>,
         org_id: Uuid,
         layout: &Layout,
         column: &str,
         live_only: bool,
         keys: Keys,
+        lock: bool,
     ) -> Result<Vec<Record>, DbError> {
         if keys.is_empty() {
             return Ok(Vec::new());
@@ -320,8 +324,8 @@ pub(crate) mod postgres {
             live_only,
             keys,
         );
-        qb.push(" for update) t");
-        crate::engine::postgres::fetch_records(&mut *conn, layout, &mut qb).await
+        qb.push(if lock { " for update) t" } else { ") t" });
+        crate::engine::postgres::fetch_records(executor, layout, &mut qb).await
     }
 
     /// Which record holds each of `values` in the text `column`.

@@ -392,7 +392,8 @@ per_backend! {
         Ok(rows.iter().map(|row| decode(layout, row)).collect::<Result<_, _>>()?)
     }
 
-    /// The records among `ids` (live only, or deleted too), in id order.
+    /// The records among `ids` (live only, or deleted too), in id order: one probe of the
+    /// primary key per id (see `chunk`).
     pub(crate) async fn load_records<'e>(
         executor: impl sqlx::Executor<'e, Database = Db>,
         ctx: &AuthContext,
@@ -400,18 +401,10 @@ per_backend! {
         ids: &[Uuid],
         live_only: bool,
     ) -> Result<Vec<Record>, crate::error::DbError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut qb = sql::Builder::new(layout.select);
-        qb.push_bind(ctx.org_id);
-        if live_only {
-            qb.push(" and t.deleted_at is null");
-        }
-        qb.push(" and t.id in ");
-        sql::push_list(&mut qb, ids.iter().copied());
-        qb.push(" order by t.id");
-        fetch_records(executor, layout, &mut qb).await
+        let keys = crate::engine::chunk::Keys::ids(ids.to_vec());
+        let mut records = sql::find_keyed(executor, ctx.org_id, layout, "id", live_only, keys, false).await?;
+        records.sort_by_key(|record| record.id);
+        Ok(records)
     }
 
     /// Restores a deleted record (a live one is answered as it is).

@@ -194,10 +194,10 @@ per_backend! {
             }
         }
         // One probe of its index per key (see `chunk`); a natural key finds live records only.
-        let mut existing = sql::find_keyed(&mut *conn, ctx.org_id, layout, "id", false, Keys::ids(ids)).await?;
-        existing.extend(sql::find_keyed(&mut *conn, ctx.org_id, layout, "external_id", false, Keys::texts(external_ids)).await?);
+        let mut existing = sql::find_keyed(&mut *conn, ctx.org_id, layout, "id", false, Keys::ids(ids), true).await?;
+        existing.extend(sql::find_keyed(&mut *conn, ctx.org_id, layout, "external_id", false, Keys::texts(external_ids), true).await?);
         for (_, column, values) in keyed {
-            existing.extend(sql::find_keyed(&mut *conn, ctx.org_id, layout, column, true, Keys::texts(values)).await?);
+            existing.extend(sql::find_keyed(&mut *conn, ctx.org_id, layout, column, true, Keys::texts(values), true).await?);
         }
         let by_id: HashMap<Uuid, &Record> = existing.iter().map(|r| (r.id, r)).collect();
         let by_external: HashMap<&str, &Record> = existing
