@@ -43,11 +43,15 @@ fn sample(field: &FieldSpec, n: usize) -> Option<Value> {
     })
 }
 
-/// A record to create: every writable field with its sample.
+/// A record to create: every writable field with its sample, and the custom field `score`
+/// (see `conforms`) where the object has custom fields.
 fn body(spec: &ObjectSpec, n: usize) -> Value {
-    let values: Map<String, Value> = writable(spec)
+    let mut values: Map<String, Value> = writable(spec)
         .filter_map(|field| sample(field, n).map(|value| (field.name.to_string(), value)))
         .collect();
+    if spec.capabilities.custom_fields {
+        values.insert("custom".into(), json!({"score": n}));
+    }
     Value::Object(values)
 }
 
@@ -122,6 +126,14 @@ async fn every_engine_object_has_every_capability(app: TestApp) {
 async fn conforms(app: &TestApp, token: &str, spec: &ObjectSpec) {
     let object = spec.object.as_str();
     let base = format!("/v1/{}", spec.plural);
+    if spec.capabilities.custom_fields {
+        app.create(
+            token,
+            "/v1/custom-fields",
+            json!({"object": object, "key": "score", "label": "Score", "type": "integer"}),
+        )
+        .await;
+    }
 
     // Create and read.
     let mut records = Vec::new();
@@ -133,7 +145,7 @@ async fn conforms(app: &TestApp, token: &str, spec: &ObjectSpec) {
         let path = format!("{base}/{}", record["id"].as_str().unwrap());
         assert_eq!(created.header("location"), Some(path.as_str()), "{object}");
         for (field, value) in body(spec, n).as_object().unwrap() {
-            if !matches!(spec.field(field).unwrap().kind, FieldKind::Url) {
+            if spec.field(field).is_none_or(|f| f.kind != FieldKind::Url) {
                 assert_eq!(&record[field], value, "{object}.{field}");
             }
         }
@@ -189,6 +201,9 @@ async fn conforms(app: &TestApp, token: &str, spec: &ObjectSpec) {
         .map(|f| f.name.to_string())
         .collect();
     sorts.push("created_at".into());
+    if spec.capabilities.custom_fields {
+        sorts.push("custom.score".into());
+    }
     for sort in sorts.iter().flat_map(|s| [s.clone(), format!("-{s}")]) {
         let listed = format!("{base}?sort={sort}");
         let whole = ids(&app
@@ -228,6 +243,34 @@ async fn conforms(app: &TestApp, token: &str, spec: &ObjectSpec) {
         [second["id"].as_str().unwrap()],
         "{object}"
     );
+    if spec.capabilities.custom_fields {
+        let scored = app
+            .post_as(
+                &format!("{base}/search"),
+                token,
+                &json!({"filter": {"field": "custom.score", "op": "gte", "value": 2},
+                    "sort": [{"field": "custom.score"}]}),
+            )
+            .await;
+        let expected = [
+            second["id"].as_str().unwrap(),
+            records[2]["id"].as_str().unwrap(),
+        ];
+        assert_eq!(ids(&scored.json()), expected, "{object}");
+    }
+
+    // A unique field's value belongs to one live record.
+    for field in spec.fields.iter().filter(|f| f.unique) {
+        let mut taken = body(spec, 9);
+        taken[field.name.as_ref()] = records[0][field.name.as_ref()].clone();
+        let refused = app.post_as(&base, token, &taken).await;
+        let problem = refused.assert_problem(409, "conflict");
+        assert_eq!(
+            problem["errors"][0]["field"],
+            field.name.as_ref(),
+            "{object}"
+        );
+    }
 
     // Upsert by each natural key: the same values are unchanged, a change updates.
     let third = &records[2];
