@@ -15,7 +15,7 @@ use rapport_domain::store::ListRequest;
 use rapport_domain::values::LifecycleStage;
 use rapport_domain::write::{IdProperty, RowOutcome, RowStatus, RowTarget};
 use rapport_domain::{AuthContext, Backend, FieldIssue, ObjectType, RecordFilter, StoreError};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::DbError;
@@ -1228,46 +1228,6 @@ per_backend! {
             .into_iter()
             .map(CustomFieldDef::try_from)
             .collect::<Result<Vec<_>, _>>()?)
-    }
-
-    /// Issues for unique custom values another live record already has.
-    pub(crate) async fn check_unique_custom(
-        conn: &mut Conn,
-        spec: &Spec,
-        org_id: Uuid,
-        id: Uuid,
-        definitions: &[CustomFieldDef],
-        custom: &Map<String, Value>,
-    ) -> Result<Vec<FieldIssue>, DbError> {
-        let mut issues = Vec::new();
-        for def in definitions.iter().filter(|d| d.unique) {
-            let Some(value) = custom.get(&def.key) else { continue };
-            let mut qb = Builder::new("select t.id from ");
-            qb.push(spec.table)
-                .push(" t where t.org_id = ")
-                .push_bind(org_id)
-                .push(" and t.deleted_at is null and t.id <> ")
-                .push_bind(id)
-                .push(" and ");
-            let kind = rapport_domain::query::custom_kind(def.field_type);
-            push_custom_expr(&mut qb, "t", &def.key, kind);
-            qb.push(" = ");
-            match (def.field_type, value) {
-                (FieldType::Integer, Value::Number(n)) => { qb.push_bind(n.as_i64().unwrap_or_default()); }
-                (_, Value::String(s)) => { qb.push_bind(s.clone()); }
-                (_, other) => { qb.push_bind(other.to_string()); }
-            }
-            qb.push(" limit 1");
-            let taken: Option<Uuid> = qb.build_query_scalar().fetch_optional(&mut *conn).await?;
-            if let Some(existing) = taken {
-                issues.push(FieldIssue::new(
-                    format!("custom.{}", def.key),
-                    "taken",
-                    format!("must be unique; record {existing} already has this value"),
-                ));
-            }
-        }
-        Ok(issues)
     }
 
     /// Replaces a record's keys (tags, emails, phones, domains).
