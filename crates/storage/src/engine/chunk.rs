@@ -2,7 +2,8 @@
 //! binds one array per column and writes the chunk with two statements of constant text
 //! (`insert … select … from unnest(…)` and `update … from unnest(…)`), so its prepared
 //! statements are reused whatever the chunk's size. SQLite, which has no arrays, writes
-//! multi-row statements: `insert … values …` and `with u as (values …) update … from u`.
+//! multi-row inserts and one constant `update` per changed row in the same transaction (it
+//! runs in-process: a statement costs a function call, not a round trip).
 //!
 //! The lookups a chunk needs (the records its rows name, who holds a unique value) are here
 //! too. On PostgreSQL they probe the index once per key (`unnest` of the keys, each joined
@@ -163,7 +164,6 @@ pub(crate) mod sqlite {
         Ok(())
     }
 
-    /// One `with u (…) as (values …) update … from u` per chunk.
     pub(crate) async fn update_rows(
         conn: &mut SqliteConnection,
         ctx: &AuthContext,
@@ -171,22 +171,25 @@ pub(crate) mod sqlite {
         rows: &[Row<'_>],
         at: DateTime<Utc>,
     ) -> Result<(), DbError> {
-        for chunk in rows.chunks(per_statement(layout)) {
-            let mut qb = sqlx::QueryBuilder::<Sqlite>::new(layout.update_values);
-            qb.push_values(chunk, |mut row, r| {
-                row.push_bind(r.id);
-                for bound in layout.bound(r.values) {
-                    push_bound(&mut row, bound);
-                }
-                row.push_bind(Json(r.custom.clone()))
-                    .push_bind(record::search_text(layout.spec, r.values));
-            });
-            qb.push(layout.update_set).push_bind(at);
-            qb.push(layout.update_where).push_bind(ctx.org_id);
-            qb.push(" and ")
-                .push(layout.storage.table)
-                .push(".id = u.id");
-            qb.build().execute(&mut *conn).await?;
+        for r in rows {
+            let mut query = sqlx::query(layout.update).bind(ctx.org_id).bind(r.id);
+            for bound in layout.bound(r.values) {
+                query = match bound {
+                    Bound::Text(v) => query.bind(v),
+                    Bound::Integer(v) => query.bind(v),
+                    Bound::Boolean(v) => query.bind(v),
+                    Bound::Date(v) => query.bind(v),
+                    Bound::Time(v) => query.bind(v),
+                    Bound::Id(v) => query.bind(v),
+                    Bound::Tags(v) => query.bind(v),
+                };
+            }
+            query
+                .bind(Json(r.custom))
+                .bind(record::search_text(layout.spec, r.values))
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
         }
         Ok(())
     }

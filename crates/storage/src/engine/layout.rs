@@ -34,13 +34,8 @@ pub(crate) struct Layout {
     /// tenant (see `push_key_branch`).
     pub select_where: &'static str,
     pub insert: &'static str,
-    /// SQLite's chunk update, around the rows' `values (id, <written columns>), …`:
-    /// `with u (id, …) as (` …
-    pub update_values: &'static str,
-    /// … `) update <table> set <column> = u.<column>, …, updated_at = ` then the time, then
-    /// `update_where`, the organization and ` and <table>.id = u.id`.
-    pub update_set: &'static str,
-    pub update_where: &'static str,
+    /// Binds: org, id, the fields, the sort columns, custom, search text, updated_at.
+    pub update: &'static str,
     /// PostgreSQL's chunk insert: binds org, time, user, then one array per column (ids, the
     /// written columns); see `chunk`.
     pub insert_unnest: &'static str,
@@ -135,16 +130,17 @@ impl Layout {
             "insert into {table} (org_id, id, {}, version, created_at, updated_at, created_by) ",
             written.join(", ")
         );
-        let update_values = format!("with u (id, {}) as (", written.join(", "));
-        let update_set = format!(
-            ") update {table} set {}, version = version + 1, updated_at = ",
+        let update = format!(
+            "update {table} set {}, version = version + 1, updated_at = ${}, deleted_at = null \
+             where org_id = $1 and id = $2",
             written
                 .iter()
-                .map(|c| format!("{c} = u.{c}"))
+                .enumerate()
+                .map(|(i, c)| format!("{c} = ${}", i + 3))
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            written.len() + 3
         );
-        let update_where = format!(", deleted_at = null from u where {table}.org_id = ");
         // PostgreSQL binds one array per column: each written column's array type.
         let arrays: Vec<&str> = fields
             .iter()
@@ -201,9 +197,7 @@ impl Layout {
             select: leak(select),
             select_where: leak(select_where),
             insert: leak(insert),
-            update_values: leak(update_values),
-            update_set: leak(update_set),
-            update_where: leak(update_where),
+            update: leak(update),
             insert_unnest: leak(insert_unnest),
             update_unnest: leak(update_unnest),
             restore: leak(restore),
@@ -309,16 +303,12 @@ mod tests {
             "insert into competitors (org_id, id, external_id, name, website, strengths, \
              weaknesses, notes, tags, name_sort, custom, search_text, version,"
         ));
-        assert_eq!(
-            layout.update_values,
-            "with u (id, external_id, name, website, strengths, weaknesses, notes, tags, \
-             name_sort, custom, search_text) as ("
-        );
         assert!(
-            layout.update_set.contains(
-                "name_sort = u.name_sort, custom = u.custom, search_text = u.search_text"
-            )
+            layout
+                .update
+                .contains("name_sort = $10, custom = $11, search_text = $12")
         );
+        assert!(layout.update.contains("updated_at = $13"));
         assert_eq!(layout.storage.column("name"), Some("name_sort"));
         assert_eq!(layout.storage.column("notes"), Some("notes"));
         assert_eq!(layout.storage.column("version"), None);
