@@ -231,6 +231,37 @@ async fn conforms(app: &TestApp, token: &str, spec: &ObjectSpec) {
             field.name
         );
     }
+    // A change of searched text is found by `q`, and the old text no longer finds it.
+    if let Some(field) = spec
+        .fields
+        .iter()
+        .find(|f| f.searchable && matches!(f.kind, FieldKind::Text { .. }))
+    {
+        let id = second["id"].as_str().unwrap();
+        let renamed = app
+            .patch_as(
+                &format!("{base}/{id}"),
+                token,
+                &json!({ field.name.as_ref(): "zq renamed 改名" }),
+            )
+            .await;
+        assert_eq!(renamed.status, 200, "{object}: {}", renamed.text);
+        let found = ids(&app
+            .get_as(&format!("{base}?q={}", escape("renamed 改")), token)
+            .await
+            .json());
+        assert_eq!(found, [id], "{object}: q over the new {}", field.name);
+        let old = second[field.name.as_ref()].as_str().unwrap();
+        let gone = ids(&app
+            .get_as(&format!("{base}?q={}", escape(old)), token)
+            .await
+            .json());
+        assert!(
+            !gone.contains(&id.to_owned()),
+            "{object}: q over the old {}",
+            field.name
+        );
+    }
     let searched = app
         .post_as(
             &format!("{base}/search"),

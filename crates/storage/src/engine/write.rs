@@ -374,7 +374,13 @@ per_backend! {
             }
             sql::change_keys(conn, ctx.org_id, layout.spec.object, &removed, &added).await?;
         }
-        let ids: Vec<Uuid> = planned.iter().map(|p| p.id).collect();
+        // Only records whose searched text changed are indexed again (SQLite's FTS table).
+        let searched: Vec<&str> = layout.spec.fields.iter().filter(|f| f.searchable).map(|f| f.name.as_ref()).collect();
+        let ids: Vec<Uuid> = planned
+            .iter()
+            .filter(|p| p.insert || p.revive || searched.iter().any(|field| p.changes.contains_key(*field)))
+            .map(|p| p.id)
+            .collect();
         sql::index_search_many(conn, &layout.storage, &ids).await?;
         let events: Vec<NewEvent<'_>> = planned.iter().map(|p| NewEvent {
             object: layout.spec.object,
