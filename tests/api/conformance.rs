@@ -6,7 +6,6 @@
 //! and an export imported back unchanged.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
 
 use rapport_domain::kit::record::writable;
 use rapport_domain::kit::{FieldKind, FieldSpec, ObjectSpec};
@@ -15,6 +14,7 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 
 use crate::helpers::TestApp;
+use crate::imports::finished;
 
 /// A value of a field's kind, different for each `n` where the kind allows; None for kinds
 /// a sample record leaves out.
@@ -92,28 +92,9 @@ async fn walk(app: &TestApp, token: &str, path: &str) -> Vec<String> {
     }
 }
 
-async fn finished(app: &TestApp, token: &str, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let job = app.get_as(&format!("/v1/imports/{id}"), token).await.json();
-        if job["status"] == "completed" || job["status"] == "failed" {
-            return job;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the import did not finish: {job}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn fast_imports(config: &mut rapport::Config) {
-    config.imports.poll = Duration::from_millis(20);
-}
-
 both_backends!(
     every_engine_object_has_every_capability,
-    super::fast_imports
+    crate::imports::fast_imports
 );
 async fn every_engine_object_has_every_capability(app: TestApp) {
     let owner = app.signup("Acme", "owner@acme.example").await;
@@ -443,7 +424,7 @@ async fn conforms(app: &TestApp, token: &str, spec: &ObjectSpec) {
             )
             .await;
         assert_eq!(job.status, 202, "{object}: {}", job.text);
-        let job = finished(app, token, job.json()["id"].as_str().unwrap()).await;
+        let job = finished(app, token, job.json()["id"].as_str().unwrap(), 60).await;
         assert_eq!(job["status"], "completed", "{object}: {job}");
         assert_eq!(job["unchanged"], exported, "{object}: {job}");
         assert_eq!(job["failed"], 0, "{object}");

@@ -38,7 +38,7 @@ async fn upload(app: &TestApp, token: &str, parts: &[(&str, Option<&str>, &[u8])
 }
 
 /// Waits until the job has finished; answers it.
-async fn finished(app: &TestApp, token: &str, id: &str, seconds: u64) -> Value {
+pub async fn finished(app: &TestApp, token: &str, id: &str, seconds: u64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     loop {
         let job = app.get_as(&format!("/v1/imports/{id}"), token).await.json();
@@ -53,7 +53,7 @@ async fn finished(app: &TestApp, token: &str, id: &str, seconds: u64) -> Value {
     }
 }
 
-fn fast_imports(config: &mut rapport::Config) {
+pub fn fast_imports(config: &mut rapport::Config) {
     config.imports.poll = Duration::from_millis(20);
 }
 
