@@ -169,12 +169,21 @@ pub const CONSENT_CHANNELS: &[&str] = &["email", "sms", "phone"];
 impl FieldSpec {
     /// A field clients write.
     pub const fn new(name: &'static str, kind: FieldKind) -> FieldSpec {
+        FieldSpec::named(name, kind, &[])
+    }
+
+    /// A field with every flag off, found by `also_by` too.
+    const fn named(
+        name: &'static str,
+        kind: FieldKind,
+        also_by: &'static [Cow<'static, str>],
+    ) -> FieldSpec {
         FieldSpec {
             name: Cow::Borrowed(name),
             kind,
             read_only: false,
             export: true,
-            also_by: Cow::Borrowed(&[]),
+            also_by: Cow::Borrowed(also_by),
             required: false,
             sortable: false,
             searchable: false,
@@ -241,40 +250,14 @@ impl FieldSpec {
         object: ObjectType,
         also_by: &'static [Cow<'static, str>],
     ) -> FieldSpec {
-        FieldSpec {
-            name: Cow::Borrowed(name),
-            kind: FieldKind::Reference(object),
-            read_only: false,
-            export: true,
-            also_by: Cow::Borrowed(also_by),
-            required: false,
-            sortable: false,
-            searchable: false,
-            unique: false,
-            filterable: false,
-            default: None,
-            requires: None,
-            about: None,
-        }
+        FieldSpec::named(name, FieldKind::Reference(object), also_by)
     }
 
     /// A field only Rapport sets.
     pub const fn read_only(name: &'static str, kind: FieldKind) -> FieldSpec {
-        FieldSpec {
-            name: Cow::Borrowed(name),
-            kind,
-            read_only: true,
-            export: true,
-            also_by: Cow::Borrowed(&[]),
-            required: false,
-            sortable: false,
-            searchable: false,
-            unique: false,
-            filterable: false,
-            default: None,
-            requires: None,
-            about: None,
-        }
+        let mut field = FieldSpec::new(name, kind);
+        field.read_only = true;
+        field
     }
 
     /// Its columns in a CSV: one, or one per line of an address or channel of consent
