@@ -66,6 +66,30 @@ impl Capabilities {
     };
 }
 
+/// An object's business rules beyond its declaration, which hold whatever the storage: every
+/// method has a no-op default, and an object without rules uses none of them. (Rules that need
+/// the database — other records, figures of related records — are the storage's half, beside
+/// the engine.)
+pub trait Rules: Sync {
+    /// Derives the values Rapport computes and checks rules across fields, once a write's
+    /// values are complete (the record's values with `given`, the write's own values, laid
+    /// over them; defaults set, references found). `before` is the record before the write.
+    fn derive(
+        &self,
+        given: &serde_json::Map<String, serde_json::Value>,
+        values: &mut serde_json::Map<String, serde_json::Value>,
+        before: Option<&record::Record>,
+        issues: &mut Vec<crate::error::FieldIssue>,
+    ) {
+        let _ = (given, values, before, issues);
+    }
+}
+
+/// The rules of an object that has none beyond its declaration.
+pub struct NoRules;
+
+impl Rules for NoRules {}
+
 /// A standard field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldSpec {
@@ -95,20 +119,40 @@ pub struct FieldSpec {
     pub requires: Option<&'static str>,
     /// What it holds, for the API document, when its name and kind do not say it all.
     pub about: Option<&'static str>,
+    /// Rapport computes it (an order's total); a value a write gives must agree with it, or
+    /// the write is refused (422 `mismatch`).
+    pub computed: bool,
+    /// For a reference: its records are also listed under the record it names
+    /// (`GET /v1/contacts/{id}/orders` for an order's `contact_id`).
+    pub listed_under: bool,
 }
 
-/// A constant value of a declaration (a field's default).
+/// A value of a declaration (a field's default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Literal {
     Boolean(bool),
     Integer(i64),
+    Text(&'static str),
+    /// The time of the write.
+    Now,
 }
 
 impl Literal {
-    pub fn to_json(self) -> serde_json::Value {
+    /// The value, for a write at `at`.
+    pub fn value(self, at: &chrono::DateTime<chrono::Utc>) -> serde_json::Value {
         match self {
-            Literal::Boolean(value) => value.into(),
-            Literal::Integer(value) => value.into(),
+            Literal::Now => crate::values::timestamp(at).into(),
+            constant => constant.constant().unwrap_or_default(),
+        }
+    }
+
+    /// The value when it is a constant (what the API document shows).
+    pub fn constant(self) -> Option<serde_json::Value> {
+        match self {
+            Literal::Boolean(value) => Some(value.into()),
+            Literal::Integer(value) => Some(value.into()),
+            Literal::Text(value) => Some(value.into()),
+            Literal::Now => None,
         }
     }
 }
@@ -163,6 +207,8 @@ pub enum FieldKind {
 
 /// The lines of an address, as its columns name them.
 pub const ADDRESS_LINES: &[&str] = &["street", "city", "region", "postal_code", "country"];
+/// Most lines of a `Lines` field (an order's lines).
+pub const MAX_LINES: usize = 500;
 /// The channels consent is kept for.
 pub const CONSENT_CHANNELS: &[&str] = &["email", "sms", "phone"];
 
@@ -192,6 +238,8 @@ impl FieldSpec {
             default: None,
             requires: None,
             about: None,
+            computed: false,
+            listed_under: false,
         }
     }
 
@@ -237,6 +285,18 @@ impl FieldSpec {
         self
     }
 
+    /// The same field, which Rapport computes (a value given must agree).
+    pub const fn computed(mut self) -> FieldSpec {
+        self.computed = true;
+        self
+    }
+
+    /// The same reference, whose records are also listed under the record it names.
+    pub const fn listed_under(mut self) -> FieldSpec {
+        self.listed_under = true;
+        self
+    }
+
     /// The same field, which needs `other` to have a value whenever it has one.
     pub const fn requires(mut self, other: &'static str) -> FieldSpec {
         self.requires = Some(other);
@@ -258,6 +318,16 @@ impl FieldSpec {
         let mut field = FieldSpec::new(name, kind);
         field.read_only = true;
         field
+    }
+
+    /// The column of the referenced object another name of this reference finds a record by:
+    /// the name without the reference's prefix (`contact_email` of `contact_id` → `email`,
+    /// `sku` of `product_id` → `sku`).
+    pub fn also_by_column<'n>(&self, name: &'n str) -> &'n str {
+        let base = self.name.strip_suffix("_id").unwrap_or(&self.name);
+        name.strip_prefix(base)
+            .and_then(|rest| rest.strip_prefix('_'))
+            .unwrap_or(name)
     }
 
     /// Its columns in a CSV: one, or one per line of an address or channel of consent
@@ -323,5 +393,14 @@ mod tests {
             FieldSpec::read_only("version", FieldKind::Version).columns(),
             ["version"]
         );
+    }
+
+    #[test]
+    fn another_name_of_a_reference_finds_by_the_column_it_names() {
+        let contact = FieldSpec::reference("contact_id", ObjectType::Contact, &[]);
+        assert_eq!(contact.also_by_column("contact_email"), "email");
+        assert_eq!(contact.also_by_column("contact_external_id"), "external_id");
+        let product = FieldSpec::reference("product_id", ObjectType::Product, &[]);
+        assert_eq!(product.also_by_column("sku"), "sku");
     }
 }

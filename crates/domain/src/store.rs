@@ -27,7 +27,6 @@ use crate::import::{
 use crate::kit::ObjectSpec;
 use crate::kit::record::{Record, RecordPatch};
 use crate::object::ObjectType;
-use crate::order::{Order, OrderPatch};
 use crate::page::{Page, PageRequest};
 use crate::query::RawFilter;
 use crate::record::{ChangePage, Duplicate, MergeOutcome, RecordEvent};
@@ -100,7 +99,6 @@ pub trait Store: Send + Sync + 'static {
     fn custom_fields(&self) -> &dyn CustomFieldStore;
     fn contacts(&self) -> &dyn ContactStore;
     fn companies(&self) -> &dyn CompanyStore;
-    fn orders(&self) -> &dyn OrderStore;
     /// Every object the engine serves, each call naming its declaration.
     fn records(&self) -> &dyn RecordStore;
     fn idempotency(&self) -> &dyn IdempotencyStore;
@@ -457,6 +455,14 @@ pub trait CompanyStore: Send + Sync {
 /// The engine's records: one store for every object served from its declaration alone.
 #[async_trait]
 pub trait RecordStore: Send + Sync {
+    /// Whether a live record of any object with records (`contact`, `order`…) exists that
+    /// the caller may see.
+    async fn is_live(
+        &self,
+        ctx: &AuthContext,
+        object: ObjectType,
+        id: Uuid,
+    ) -> Result<bool, StoreError>;
     async fn write(
         &self,
         ctx: &AuthContext,
@@ -500,38 +506,6 @@ pub trait RecordStore: Send + Sync {
         &self,
         ctx: &AuthContext,
         spec: &'static ObjectSpec,
-        id: Uuid,
-        page: &PageRequest,
-    ) -> Result<Page<RecordEvent>, StoreError>;
-}
-
-/// Orders. Writing one keeps the purchases of its contact and company current in the same
-/// transaction.
-#[async_trait]
-pub trait OrderStore: Send + Sync {
-    async fn write(
-        &self,
-        ctx: &AuthContext,
-        rows: Vec<WriteRow<OrderPatch>>,
-        all_or_none: bool,
-    ) -> Result<Vec<RowOutcome>, StoreError>;
-    async fn delete_many(
-        &self,
-        ctx: &AuthContext,
-        targets: Vec<RowTarget>,
-        all_or_none: bool,
-    ) -> Result<Vec<RowOutcome>, StoreError>;
-    async fn get(&self, ctx: &AuthContext, id: Uuid) -> Result<Order, StoreError>;
-    async fn get_many(&self, ctx: &AuthContext, ids: &[Uuid]) -> Result<Vec<Order>, StoreError>;
-    async fn restore(&self, ctx: &AuthContext, id: Uuid) -> Result<Order, StoreError>;
-    async fn list(
-        &self,
-        ctx: &AuthContext,
-        request: &ListRequest,
-    ) -> Result<Page<Order>, StoreError>;
-    async fn history(
-        &self,
-        ctx: &AuthContext,
         id: Uuid,
         page: &PageRequest,
     ) -> Result<Page<RecordEvent>, StoreError>;

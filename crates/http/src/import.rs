@@ -16,7 +16,6 @@ use crate::error::{ApiError, FieldError};
 use crate::formula;
 use crate::routes::companies::CompanyResource;
 use crate::routes::contacts::ContactResource;
-use crate::routes::orders::OrderResource;
 use crate::routes::records::too_many;
 use crate::routes::writes::{self, Resource};
 use crate::storable;
@@ -44,6 +43,8 @@ enum Kind {
     Consent,
     /// `12900 CNY`.
     Money,
+    /// JSON, as an export writes a list of lines.
+    Json,
 }
 
 /// The columns an import may fill for an object's standard fields, and how each cell is
@@ -71,6 +72,8 @@ fn field_columns(field: &FieldSpec, prefix: &str, columns: &mut Vec<(String, Kin
             columns.extend(field.columns().into_iter().map(|column| (column, kind)));
         }
         FieldKind::Lines(line) => {
+            // All lines as the JSON an export writes, or one line per row.
+            columns.push((name, Kind::Json));
             for part in line {
                 // One line per row: `line.sku`, `line.quantity`…
                 field_columns(part, "line.", columns);
@@ -369,6 +372,7 @@ fn cell_value(kind: Kind, text: &str) -> Result<Value, &'static str> {
                 .collect(),
         ),
         Kind::Consent => serde_json::json!({ "status": text }),
+        Kind::Json => serde_json::from_str(text).map_err(|_| "must be JSON")?,
         Kind::Money => {
             let (amount, currency) = text
                 .split_once(' ')
@@ -515,7 +519,6 @@ impl ImportRun {
         match self.claimed.job.object {
             ObjectType::Contact => self.chunk(&ContactResource, store, size).await,
             ObjectType::Company => self.chunk(&CompanyResource, store, size).await,
-            ObjectType::Order => self.chunk(&OrderResource, store, size).await,
             other => match crate::objects::resource(other) {
                 Some(r) if r.0.capabilities.import => self.chunk(r, store, size).await,
                 _ => Err(RunError::Fatal(format!(

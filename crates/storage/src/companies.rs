@@ -1214,7 +1214,7 @@ impl CompanyStore for SqlStore {
             }
             // Contacts moved over search the primary's name.
             sql::contacts_follow_name(&mut tx, ctx.org_id, primary, &data.name).await?;
-            sql::refresh_purchases(&mut tx, ctx.org_id, ObjectType::Company, &[primary]).await?;
+            sql::refresh_company_purchases(&mut tx, ctx.org_id, &[primary]).await?;
             let result = sql::load_company(&mut tx, ctx.org_id, primary).await?;
             sql::append_events(
                 &mut tx,

@@ -1322,7 +1322,7 @@ impl ContactStore for SqlStore {
                 Some(Decision::Failed(error)) => return Err(error.into()),
                 _ => {}
             }
-            sql::refresh_purchases(&mut tx, ctx.org_id, ObjectType::Contact, &[primary]).await?;
+            sql::refresh_contact_purchases(&mut tx, ctx.org_id, &[primary]).await?;
             let result = sql::load(&mut tx, ctx.org_id, primary).await?;
             sql::append_events(
                 &mut tx,

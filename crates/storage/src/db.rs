@@ -6,8 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rapport_domain::store::{
     ApiKeyStore, AuditStore, AuthStore, ChangeStore, CompanyStore, ContactStore, CustomFieldStore,
-    IdempotencyStore, ImportQueue, ImportStore, InvitationStore, OrderStore, OrganizationStore,
-    RecordStore, TeamStore, UserStore, WebhookQueue, WebhookStore,
+    IdempotencyStore, ImportQueue, ImportStore, InvitationStore, OrganizationStore, RecordStore,
+    TeamStore, UserStore, WebhookQueue, WebhookStore,
 };
 use rapport_domain::{Backend, PoolStats, Readiness, Store, StoreError};
 use sqlx::migrate::Migrator;
@@ -360,10 +360,6 @@ impl Store for SqlStore {
     }
 
     fn companies(&self) -> &dyn CompanyStore {
-        self
-    }
-
-    fn orders(&self) -> &dyn OrderStore {
         self
     }
 

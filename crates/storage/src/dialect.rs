@@ -7,12 +7,14 @@ macro_rules! dialect {
             pub(crate) use crate::contacts::$backend::*;
             pub(crate) use crate::custom_fields::$backend::*;
             pub(crate) use crate::engine::chunk::$backend::*;
+            pub(crate) use crate::engine::resolve::$backend::*;
             pub(crate) use crate::engine::write::$backend::*;
             pub(crate) use crate::engine::$backend::*;
             pub(crate) use crate::events::$backend::*;
             pub(crate) use crate::imports::$backend::*;
-            pub(crate) use crate::orders::$backend::*;
             pub(crate) use crate::records::$backend::*;
+            pub(crate) use crate::rules::order::$backend::*;
+            pub(crate) use crate::rules::$backend::*;
             pub(crate) use crate::webhooks::$backend::*;
         }
     };

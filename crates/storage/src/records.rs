@@ -1374,8 +1374,29 @@ per_backend! {
         spec: &Spec,
         id: Uuid,
     ) -> Result<bool, DbError> {
+        visible_where(executor, ctx, spec, id, "").await
+    }
+
+    /// Whether the record is live and the caller may see it.
+    pub(crate) async fn is_live_visible<'e>(
+        executor: impl sqlx::Executor<'e, Database = Db>,
+        ctx: &AuthContext,
+        spec: &Spec,
+        id: Uuid,
+    ) -> Result<bool, DbError> {
+        visible_where(executor, ctx, spec, id, " and t.deleted_at is null").await
+    }
+
+    async fn visible_where<'e>(
+        executor: impl sqlx::Executor<'e, Database = Db>,
+        ctx: &AuthContext,
+        spec: &Spec,
+        id: Uuid,
+        condition: &'static str,
+    ) -> Result<bool, DbError> {
         let mut qb = Builder::new("select count(*) from ");
         qb.push(spec.table).push(" t where t.org_id = ").push_bind(ctx.org_id).push(" and t.id = ").push_bind(id);
+        qb.push(condition);
         push_visibility(&mut qb, ctx, spec.object);
         let found: i64 = qb.build_query_scalar().fetch_one(executor).await?;
         Ok(found > 0)

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::ObjectType;
 use crate::error::FieldIssue;
-use crate::kit::{FieldKind, FieldSpec, ObjectSpec};
+use crate::kit::{FieldKind, FieldSpec, MAX_LINES, ObjectSpec};
 use crate::query::{self, FieldInfo};
 use crate::record::{Changes, diff};
 use crate::values;
@@ -111,14 +111,26 @@ pub fn diff_fields(spec: &ObjectSpec, before: Option<&Record>, after: &Record) -
     diff(&old, &new)
 }
 
-/// The lower-case text `q` searches in these values.
+/// The lower-case text `q` searches in these values: the searchable fields, and the
+/// searchable fields of each line of a searchable list of lines.
 pub fn search_text(spec: &ObjectSpec, values: &Map<String, Value>) -> String {
-    let parts: Vec<&str> = spec
-        .fields
-        .iter()
-        .filter(|field| field.searchable)
-        .filter_map(|field| values.get(field.name.as_ref()).and_then(Value::as_str))
-        .collect();
+    let mut parts: Vec<&str> = Vec::new();
+    for field in spec.fields.iter().filter(|field| field.searchable) {
+        let value = values.get(field.name.as_ref());
+        match (field.kind, value) {
+            (FieldKind::Lines(line_fields), Some(Value::Array(lines))) => {
+                for line in lines {
+                    parts.extend(
+                        line_fields
+                            .iter()
+                            .filter(|f| f.searchable)
+                            .filter_map(|f| line.get(f.name.as_ref()).and_then(Value::as_str)),
+                    );
+                }
+            }
+            _ => parts.extend(value.and_then(Value::as_str)),
+        }
+    }
     parts.join(" ").to_lowercase()
 }
 
@@ -165,15 +177,79 @@ pub fn missing_required(spec: &ObjectSpec, values: &Map<String, Value>) -> Vec<F
     issues
 }
 
-/// Gives each field with a default that has no value its default.
-pub fn fill_defaults(spec: &ObjectSpec, values: &mut Map<String, Value>) {
-    for field in writable(spec) {
+/// The required fields each line of `values` lacks, as problems (`lines[3].product_id`); a
+/// reference given by another name has its id by now, and one whose other name is among the
+/// problems `already` found is not reported twice.
+pub fn missing_in_lines(
+    spec: &ObjectSpec,
+    values: &Map<String, Value>,
+    already: &[FieldIssue],
+) -> Vec<FieldIssue> {
+    let mut issues = Vec::new();
+    for field in spec.fields.iter() {
+        let (FieldKind::Lines(line_fields), Some(Value::Array(lines))) =
+            (field.kind, values.get(field.name.as_ref()))
+        else {
+            continue;
+        };
+        for (i, line) in lines.iter().enumerate() {
+            for required in line_fields.iter().filter(|f| f.required) {
+                let reported = required.also_by.iter().any(|other| {
+                    let path = format!("{}[{i}].{other}", field.name);
+                    already.iter().any(|issue| issue.field == path)
+                });
+                if !reported && line.get(required.name.as_ref()).is_none_or(Value::is_null) {
+                    let message = match required.also_by.first() {
+                        Some(other) => format!("is required (or {other})"),
+                        None => "is required".to_owned(),
+                    };
+                    issues.push(FieldIssue::new(
+                        format!("{}[{i}].{}", field.name, required.name),
+                        "required",
+                        message,
+                    ));
+                }
+            }
+        }
+    }
+    issues
+}
+
+/// Gives each field with a default that has no value its default, for a write at `at`.
+pub fn fill_defaults(spec: &ObjectSpec, values: &mut Map<String, Value>, at: &DateTime<Utc>) {
+    fill_field_defaults(writable(spec), values, at);
+}
+
+fn fill_field_defaults<'f>(
+    fields: impl Iterator<Item = &'f FieldSpec>,
+    values: &mut Map<String, Value>,
+    at: &DateTime<Utc>,
+) {
+    for field in fields {
         if let Some(default) = field.default {
             values
                 .entry(field.name.to_string())
-                .or_insert_with(|| default.to_json());
+                .or_insert_with(|| default.value(at));
         }
     }
+}
+
+/// The reference a body property names another way (`contact_email` → `contact_id`).
+pub fn also_by<'s>(fields: &'s [FieldSpec], name: &str) -> Option<&'s FieldSpec> {
+    fields.iter().find(|field| {
+        matches!(field.kind, FieldKind::Reference(_)) && field.also_by.iter().any(|n| n == name)
+    })
+}
+
+/// The text a reference's other name is given as (an external id, an email, a sku).
+fn check_also_by(name: &str, value: &Value) -> Result<Value, FieldIssue> {
+    let text = value
+        .as_str()
+        .ok_or_else(|| FieldIssue::new(name, "invalid_type", "must be a string"))?;
+    values::text(text, 255)
+        .map_err(|message| FieldIssue::new(name, "invalid_value", message))?
+        .map(Value::from)
+        .ok_or_else(|| FieldIssue::new(name, "invalid_value", "must not be empty"))
 }
 
 /// Checks a body against the declaration: every property a writable field (or `custom`),
@@ -197,6 +273,15 @@ pub fn check_input(
             }
             continue;
         }
+        if also_by(&spec.fields, key).is_some_and(|field| !field.read_only) {
+            match check_also_by(key, value) {
+                Ok(value) => {
+                    patch.values.insert(key.clone(), value);
+                }
+                Err(issue) => issues.push(issue),
+            }
+            continue;
+        }
         let Some(field) = spec.field(key).filter(|field| !field.read_only) else {
             let issue = if spec.field(key).is_some() || SYSTEM_FIELDS.contains(&key.as_str()) {
                 FieldIssue::new(key.clone(), "read_only", "is set by Rapport")
@@ -211,7 +296,11 @@ pub fn check_input(
             issues.push(issue);
             continue;
         };
-        match check_value(field, value) {
+        let checked = match field.kind {
+            FieldKind::Lines(line_fields) => check_lines(field, line_fields, value),
+            _ => check_value(field, value).map_err(|issue| vec![issue]),
+        };
+        match checked {
             Ok(Value::Null) if field.required => issues.push(FieldIssue::new(
                 key.clone(),
                 "required",
@@ -220,11 +309,90 @@ pub fn check_input(
             Ok(value) => {
                 patch.values.insert(key.clone(), value);
             }
-            Err(issue) => issues.push(issue),
+            Err(found) => issues.extend(found),
         }
     }
     if issues.is_empty() {
         Ok(patch)
+    } else {
+        Err(issues)
+    }
+}
+
+/// A list of lines, each an object of the line's fields (a reference also by its other
+/// names; the fields Rapport sets are taken and set again by the object's rules), at most
+/// [`MAX_LINES`]; problems are named by path (`lines[2].quantity`). An empty list clears.
+pub fn check_lines(
+    field: &FieldSpec,
+    line_fields: &[FieldSpec],
+    value: &Value,
+) -> Result<Value, Vec<FieldIssue>> {
+    let items = match value {
+        Value::Null => return Ok(Value::Null),
+        Value::Array(items) => items,
+        _ => {
+            return Err(vec![invalid(
+                field,
+                "invalid_type",
+                "must be a list of lines",
+            )]);
+        }
+    };
+    if items.len() > MAX_LINES {
+        return Err(vec![invalid(
+            field,
+            "out_of_range",
+            format!("has at most {MAX_LINES} lines"),
+        )]);
+    }
+    if items.is_empty() {
+        return Ok(Value::Null);
+    }
+    let mut issues = Vec::new();
+    let mut lines = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let at = |name: &str| format!("{}[{i}].{name}", field.name);
+        let Some(given) = item.as_object() else {
+            issues.push(FieldIssue::new(
+                format!("{}[{i}]", field.name),
+                "invalid_type",
+                "must be an object",
+            ));
+            continue;
+        };
+        let mut line = Map::new();
+        for (key, value) in given {
+            let checked = if also_by(line_fields, key).is_some() {
+                check_also_by(key, value)
+            } else if let Some(line_field) = line_fields.iter().find(|f| f.name == *key) {
+                check_value(line_field, value)
+            } else {
+                let known: Vec<&str> = line_fields.iter().map(|f| f.name.as_ref()).collect();
+                Err(FieldIssue::new(
+                    key.chars().take(100).collect::<String>(),
+                    "unknown_field",
+                    format!(
+                        "is not a field of a line; the fields are {}",
+                        known.join(", ")
+                    ),
+                ))
+            };
+            match checked {
+                Ok(Value::Null) => {}
+                Ok(value) => {
+                    line.insert(key.clone(), value);
+                }
+                Err(issue) => issues.push(FieldIssue {
+                    field: at(&issue.field),
+                    ..issue
+                }),
+            }
+        }
+        fill_field_defaults(line_fields.iter(), &mut line, &DateTime::<Utc>::MIN_UTC);
+        lines.push(Value::Object(line));
+    }
+    if issues.is_empty() {
+        Ok(Value::Array(lines))
     } else {
         Err(issues)
     }
@@ -357,7 +525,6 @@ pub fn engine_kind(kind: FieldKind) -> bool {
             | FieldKind::TimeZone
             | FieldKind::Address
             | FieldKind::Consent
-            | FieldKind::Lines(_)
     )
 }
 
@@ -468,6 +635,67 @@ mod tests {
             json!({"name": "Acme", "website": "https://acme.example"})
         );
         assert!(missing_required(&SPEC, &body(json!({"notes": "x"})))[0].field == "name");
+    }
+
+    #[test]
+    fn lines_are_checked_item_by_item_and_problems_are_named_by_path() {
+        let order = &crate::objects::order::SPEC;
+        let issues = check_input(
+            order,
+            &body(json!({"lines": [
+                {"sku": "TEA-001", "quantity": 0},
+                "not a line",
+                {"product_id": "nope", "colour": "red", "discount_minor": -1}
+            ], "contact_email": 7})),
+        )
+        .unwrap_err();
+        let named: Vec<(&str, &str)> = issues
+            .iter()
+            .map(|i| (i.field.as_str(), i.code.as_str()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("contact_email", "invalid_type"),
+                ("lines[0].quantity", "invalid_value"),
+                ("lines[1]", "invalid_type"),
+                ("lines[2].colour", "unknown_field"),
+                ("lines[2].discount_minor", "invalid_value"),
+                ("lines[2].product_id", "invalid_value"),
+            ]
+        );
+        let patch = check_input(
+            order,
+            &body(json!({"lines": [{"sku": " TEA-001 ", "quantity": 2}], "contact_email": "a@b.example"})),
+        )
+        .unwrap();
+        // A line's defaults are set; another name of a reference is kept for the store.
+        assert_eq!(
+            patch.values["lines"],
+            json!([{"sku": "TEA-001", "quantity": 2, "discount_minor": 0}])
+        );
+        assert_eq!(patch.values["contact_email"], json!("a@b.example"));
+        let too_many = vec![json!({"sku": "A", "quantity": 1}); crate::kit::MAX_LINES + 1];
+        let refused = check_input(order, &body(json!({ "lines": too_many }))).unwrap_err();
+        assert_eq!(refused[0].code, "out_of_range");
+    }
+
+    #[test]
+    fn lines_lacking_what_they_need_are_named_once() {
+        let order = &crate::objects::order::SPEC;
+        let values = body(json!({"lines": [{"quantity": 1}, {"product_id": "p", "quantity": 1}]}));
+        let missing = missing_in_lines(order, &values, &[]);
+        assert_eq!(missing.len(), 1);
+        assert_eq!(missing[0].field, "lines[0].product_id");
+        let already = [FieldIssue::new("lines[0].sku", "not_found", "no such sku")];
+        assert!(missing_in_lines(order, &values, &already).is_empty());
+        assert_eq!(
+            search_text(
+                order,
+                &body(json!({"number": "SO-1", "lines": [{"sku": "TEA-1"}, {"sku": "CUP"}]}))
+            ),
+            "so-1 tea-1 cup"
+        );
     }
 
     #[test]

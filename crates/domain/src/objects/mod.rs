@@ -5,7 +5,7 @@
 //! of these (and no `_ =>` arm gives it another object's behaviour).
 
 use crate::ObjectType;
-use crate::kit::ObjectSpec;
+use crate::kit::{NoRules, ObjectSpec, Rules};
 
 pub mod company;
 pub mod competitor;
@@ -21,6 +21,14 @@ pub static REGISTRY: &[&ObjectSpec] = &[
     &order::SPEC,
     &competitor::SPEC,
 ];
+
+/// The business rules of `object` (see [`Rules`]): the objects that have any, by name.
+pub fn rules(object: ObjectType) -> &'static dyn Rules {
+    match object {
+        ObjectType::Order => &order::RULES,
+        _ => &NoRules,
+    }
+}
 
 /// The declaration of `object`; None for what is not a declared object (users, webhooks…).
 pub fn spec(object: ObjectType) -> Option<&'static ObjectSpec> {
@@ -95,12 +103,27 @@ mod tests {
                 spec.object
             );
             for field in spec.fields.iter() {
-                let served = crate::kit::record::engine_kind(field.kind)
-                    && !matches!(field.kind, crate::kit::FieldKind::Reference(_));
                 assert!(
-                    served,
+                    crate::kit::record::engine_kind(field.kind),
                     "{}.{}: not a kind the engine writes yet",
-                    spec.object, field.name
+                    spec.object,
+                    field.name
+                );
+                // A reference names a declared object, found by its other names' columns.
+                if let crate::kit::FieldKind::Reference(target) = field.kind {
+                    assert!(
+                        super::spec(target).is_some(),
+                        "{}.{}: names no declared object",
+                        spec.object,
+                        field.name
+                    );
+                }
+                assert!(
+                    !field.listed_under
+                        || matches!(field.kind, crate::kit::FieldKind::Reference(_)),
+                    "{}.{}: only a reference lists records under another",
+                    spec.object,
+                    field.name
                 );
                 if let Some(other) = field.requires {
                     assert!(
@@ -123,6 +146,7 @@ mod tests {
             }
         }
         assert!(engine_objects().any(|spec| spec.object == ObjectType::Competitor));
+        assert!(engine_objects().any(|spec| spec.object == ObjectType::Order));
     }
 
     #[test]

@@ -39,6 +39,11 @@ fn value_schema(field: &FieldSpec) -> Value {
         .into_iter()
         .collect();
     about.extend(field.about.map(str::to_owned));
+    if field.computed {
+        about.push(
+            "Computed by Rapport; a value sent must agree with it (422 `mismatch`).".to_owned(),
+        );
+    }
     if field.unique {
         about.push("Unique among the organization's live records.".to_owned());
     }
@@ -78,8 +83,61 @@ fn kind_schema(field: &FieldSpec) -> Value {
         FieldKind::Timestamp => json!({"type": "string", "format": "date-time"}),
         FieldKind::Reference(_) | FieldKind::Id => json!({"type": "string", "format": "uuid"}),
         FieldKind::Tags => json!({"type": "array", "items": {"type": "string"}, "maxItems": 50}),
+        FieldKind::Lines(line_fields) => {
+            let mut properties = Map::new();
+            // A field Rapport sets that is also another name of a reference (a line's `sku`)
+            // is written too.
+            let also_written = |name: &str| {
+                line_fields
+                    .iter()
+                    .any(|f| f.also_by.iter().any(|o| o == name))
+            };
+            for line_field in line_fields {
+                let mut schema = value_schema(line_field);
+                if also_written(&line_field.name) {
+                    let about = format!(
+                        "{} A write may name the line's {} by it instead.",
+                        schema["description"].as_str().unwrap_or_default(),
+                        rapport_domain::kit::record::also_by(line_fields, &line_field.name)
+                            .map_or("record".to_owned(), |f| format!("`{}`", f.name)),
+                    );
+                    schema["description"] = Value::from(about.trim().to_owned());
+                } else if line_field.read_only {
+                    schema["readOnly"] = json!(true);
+                }
+                if let Some(default) = line_field.default.and_then(|d| d.constant()) {
+                    schema["default"] = default;
+                }
+                properties.insert(line_field.name.to_string(), schema);
+                for other in line_field.also_by.iter() {
+                    if !line_fields.iter().any(|f| f.name == *other) {
+                        properties.insert(other.to_string(), also_by_schema(line_field, other));
+                    }
+                }
+            }
+            let required: Vec<&str> = line_fields
+                .iter()
+                .filter(|f| f.required && f.also_by.is_empty())
+                .map(|f| f.name.as_ref())
+                .collect();
+            json!({"type": "array", "minItems": 1, "maxItems": rapport_domain::kit::MAX_LINES,
+                "items": {"type": "object", "properties": properties, "required": required}})
+        }
         _ => json!({}),
     }
+}
+
+/// The schema of another name a write may give a reference by (`contact_email`).
+fn also_by_schema(field: &FieldSpec, name: &str) -> Value {
+    let FieldKind::Reference(target) = field.kind else {
+        return json!({"type": "string"});
+    };
+    json!({"type": "string", "minLength": 1, "maxLength": 255, "writeOnly": true,
+    "description": format!(
+        "Sets `{}` to the live {target} whose {} this is.",
+        field.name,
+        field.also_by_column(name)
+    )})
 }
 
 /// The schema of a filter parameter: any value of the field's type (a longer text than the
@@ -91,6 +149,7 @@ fn filter_schema(kind: FieldKind) -> Value {
             json!({"type": "integer", "format": "int64"})
         }
         FieldKind::Enum(options) => json!({"type": "string", "enum": options}),
+        FieldKind::Reference(_) => json!({"type": "string", "format": "uuid"}),
         _ => json!({"type": "string"}),
     }
 }
@@ -110,6 +169,9 @@ fn input_schema(spec: &ObjectSpec, create: bool) -> Value {
     let mut properties = Map::new();
     for field in writable(spec) {
         properties.insert(field.name.to_string(), input_field(field));
+        for other in field.also_by.iter() {
+            properties.insert(other.to_string(), also_by_schema(field, other));
+        }
     }
     if spec.capabilities.custom_fields {
         properties.insert(
@@ -147,8 +209,13 @@ fn input_field(field: &FieldSpec) -> Value {
         nullable(value_schema(field))
     };
     if let Some(default) = field.default {
-        schema["default"] = default.to_json();
-        let about = format!("Default {}; null sets the default.", default.to_json());
+        let about = match default.constant() {
+            Some(value) => {
+                schema["default"] = value.clone();
+                format!("Default {value}; null sets the default.")
+            }
+            None => "Default: the time of the write; null sets it.".to_owned(),
+        };
         schema["description"] = match schema.get("description").and_then(Value::as_str) {
             Some(text) => Value::from(format!("{text} {about}")),
             None => Value::from(about),
@@ -164,7 +231,7 @@ fn body_schema(spec: &ObjectSpec) -> Value {
     for field in writable(spec) {
         let schema = match field.kind {
             FieldKind::Tags => value_schema(field),
-            _ if field.required || field.default.is_some() => value_schema(field),
+            _ if field.required || field.default.is_some() || field.computed => value_schema(field),
             _ => nullable(value_schema(field)),
         };
         properties.insert(field.name.to_string(), schema);
@@ -223,7 +290,7 @@ pub fn add(document: &mut OpenApi) {
     }
 }
 
-fn add_object(document: &mut OpenApi, spec: &ObjectSpec) {
+fn add_object(document: &mut OpenApi, spec: &'static ObjectSpec) {
     let one = spec.object.as_str();
     let many = spec.plural.as_ref();
     let name = pascal(one);
@@ -282,18 +349,28 @@ fn add_object(document: &mut OpenApi, spec: &ObjectSpec) {
         .map(|f| f.name.to_string())
         .collect();
     let time = json!({"type": "string", "format": "date-time"});
-    let mut filters: Vec<Value> = spec
-        .fields
-        .iter()
-        .filter(|f| f.filterable)
-        .map(|f| {
-            query(
+    let mut filters: Vec<Value> = Vec::new();
+    for f in spec.fields.iter().filter(|f| f.filterable) {
+        match super::list::window(f) {
+            Some((after, before)) => filters.extend([
+                query(
+                    &after,
+                    &format!("Only records whose {} is at or after this.", f.name),
+                    time.clone(),
+                ),
+                query(
+                    &before,
+                    &format!("Only records whose {} is before this.", f.name),
+                    time.clone(),
+                ),
+            ]),
+            None => filters.push(query(
                 &f.name,
                 &format!("Only records whose {} is this.", f.name),
                 filter_schema(f.kind),
-            )
-        })
-        .collect();
+            )),
+        }
+    }
     if super::list::has_tags(spec) {
         filters.insert(
             0,
@@ -364,6 +441,28 @@ fn add_object(document: &mut OpenApi, spec: &ObjectSpec) {
         .collect();
     let list_params: Vec<Value> = paging.into_iter().chain(selection).collect();
     let record = schema_ref(&body);
+    let mut under: Vec<(String, Value)> = Vec::new();
+    for (field, parent) in super::listed_under(spec) {
+        let parent_one = parent.object.as_str();
+        let parent_id = json!({"name": "id", "in": "path", "required": true,
+            "description": format!("The {parent_one}'s id."), "schema": {"type": "string", "format": "uuid"}});
+        let params: Vec<Value> = std::iter::once(parent_id)
+            .chain(list_params.iter().cloned())
+            .collect();
+        under.push((
+            format!("/v1/{}/{{id}}/{many}", parent.plural),
+            json!({
+                "get": tag(format!("A {parent_one}'s {many}"), format!("list_{parent_one}_{many}"), json!({
+                    "description": format!("The {many} whose `{}` is this {parent_one}; the same parameters as the list.", field.name),
+                    "parameters": params,
+                    "responses": {
+                        "200": ok(&format!("A page of the {parent_one}'s {many}."), schema_ref(&list)),
+                        "404": response_ref("NotFound"),
+                    },
+                })),
+            }),
+        ));
+    }
     let mut paths = vec![
         (
             format!("/v1/{many}"),
@@ -478,6 +577,7 @@ fn add_object(document: &mut OpenApi, spec: &ObjectSpec) {
             }),
         ),
     ];
+    paths.extend(under);
     if spec.capabilities.export {
         paths.push((
             format!("/v1/{many}/export"),

@@ -4,7 +4,8 @@
 //! `unknown_field`, as for every other list.
 
 use chrono::{DateTime, Utc};
-use rapport_domain::kit::{FieldKind, ObjectSpec};
+use rapport_domain::kit::{FieldKind, FieldSpec, ObjectSpec};
+use rapport_domain::query::Op;
 use rapport_domain::store::ListRequest;
 use serde::Deserialize;
 use serde_json::Value;
@@ -34,30 +35,80 @@ pub fn has_tags(spec: &ObjectSpec) -> bool {
         .any(|field| field.kind == FieldKind::Tags)
 }
 
+/// The parameters of a filterable time field's window (`ordered_after` and `ordered_before`
+/// for `ordered_at`); None for a field filtered by equality.
+pub fn window(field: &FieldSpec) -> Option<(String, String)> {
+    if !matches!(field.kind, FieldKind::Timestamp | FieldKind::Date) {
+        return None;
+    }
+    let base = field.name.strip_suffix("_at").unwrap_or(&field.name);
+    Some((format!("{base}_after"), format!("{base}_before")))
+}
+
 /// A filter parameter's text as its field's value.
-fn filter_value(kind: FieldKind, text: &str) -> Result<Value, &'static str> {
+fn filter_value(kind: FieldKind, text: &str) -> Result<Value, String> {
     match kind {
+        FieldKind::Reference(object) => uuid::Uuid::parse_str(text)
+            .map(|id| Value::from(id.to_string()))
+            .map_err(|_| format!("must be a {object} id")),
+        FieldKind::Enum(options) if !options.contains(&text) => {
+            Err(format!("must be one of {}", options.join(", ")))
+        }
+        FieldKind::Timestamp => DateTime::parse_from_rfc3339(text)
+            .map(|at| Value::from(rapport_domain::values::timestamp(&at.with_timezone(&Utc))))
+            .map_err(|_| "must be an RFC 3339 time such as 2026-12-31T09:00:00Z".to_owned()),
         FieldKind::Boolean => text
             .parse::<bool>()
             .map(Value::from)
-            .map_err(|_| "must be true or false"),
+            .map_err(|_| "must be true or false".to_owned()),
         FieldKind::Integer { .. } | FieldKind::Money => text
             .parse::<i64>()
             .map(Value::from)
-            .map_err(|_| "must be a whole number"),
+            .map_err(|_| "must be a whole number".to_owned()),
         _ => Ok(Value::from(text)),
     }
 }
 
 /// The list request a query string asks for.
 pub fn request(spec: &ObjectSpec, query: &str) -> Result<ListRequest, ApiError> {
+    request_with(spec, query, Vec::new())
+}
+
+/// The list request of the records whose reference `field` names `parent`.
+pub fn request_under(
+    spec: &ObjectSpec,
+    query: &str,
+    field: &str,
+    parent: uuid::Uuid,
+) -> Result<ListRequest, ApiError> {
+    request_with(
+        spec,
+        query,
+        vec![RecordListParams::eq(field, Value::from(parent.to_string()))],
+    )
+}
+
+fn request_with(
+    spec: &ObjectSpec,
+    query: &str,
+    mut filters: Vec<rapport_domain::query::RawFilter>,
+) -> Result<ListRequest, ApiError> {
     let mut rest = form_urlencoded::Serializer::new(String::new());
-    let mut filters = Vec::new();
     let mut errors = Vec::new();
     for (key, text) in form_urlencoded::parse(query.as_bytes()) {
-        match spec.field(&key).filter(|field| field.filterable) {
-            Some(field) => match filter_value(field.kind, &text) {
-                Ok(value) => filters.push(RecordListParams::eq(&key, value)),
+        let filter = spec
+            .fields
+            .iter()
+            .filter(|f| f.filterable)
+            .find_map(|field| match window(field) {
+                Some((after, _)) if after == key => Some((field, Op::Gte)),
+                Some((_, before)) if before == key => Some((field, Op::Lt)),
+                Some(_) => None,
+                None => (field.name == key).then_some((field, Op::Eq)),
+            });
+        match filter {
+            Some((field, op)) => match filter_value(field.kind, &text) {
+                Ok(value) => filters.push(RecordListParams::condition(&field.name, op, value)),
                 Err(message) => errors.push(FieldError::new(&*key, "invalid_value", message)),
             },
             None => {

@@ -8,8 +8,8 @@ use std::sync::LazyLock;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_trait::async_trait;
-use rapport_domain::kit::ObjectSpec;
 use rapport_domain::kit::record::{self, Record, RecordPatch};
+use rapport_domain::kit::{FieldKind, FieldSpec, ObjectSpec};
 use rapport_domain::store::ListRequest;
 use rapport_domain::write::{RowOutcome, RowTarget, WriteRow};
 use rapport_domain::{Action, AuthContext, ObjectType, Page, Store, StoreError};
@@ -161,6 +161,40 @@ async fn list(
     let request = list::request(r.0, req.query_string())?;
     let page = r.list(state.store.as_ref(), &ctx, &request).await?;
     Ok(HttpResponse::Ok().json(RecordList::from(page)))
+}
+
+/// The records listed under another record (`GET /v1/contacts/{id}/orders`): the parent
+/// must be live and visible to the caller, who may read both objects.
+async fn list_under(
+    r: &'static EngineResource,
+    field: &'static FieldSpec,
+    parent: ObjectType,
+    auth: Auth,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let ctx = allowed(auth, r, Action::Read)?;
+    check(&ctx, Action::Read, parent)?;
+    let request = list::request_under(r.0, req.query_string(), &field.name, *id)?;
+    if !state.store.records().is_live(&ctx, parent, *id).await? {
+        return Err(StoreError::NotFound.into());
+    }
+    let page = r.list(state.store.as_ref(), &ctx, &request).await?;
+    Ok(HttpResponse::Ok().json(RecordList::from(page)))
+}
+
+/// The references an object's records are listed under, with the declaration of the object
+/// each names.
+pub fn listed_under(
+    spec: &'static ObjectSpec,
+) -> impl Iterator<Item = (&'static FieldSpec, &'static ObjectSpec)> {
+    spec.fields.iter().filter_map(|field| match field.kind {
+        FieldKind::Reference(target) if field.listed_under => {
+            rapport_domain::objects::spec(target).map(|parent| (field, parent))
+        }
+        _ => None,
+    })
 }
 
 async fn export(
@@ -356,6 +390,14 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 web::resource(format!("{base}/{{id}}/history"))
                     .route(web::get().to(move |a, s, i, q| history(r, a, s, i, q))),
             );
+        for (field, parent) in listed_under(r.0) {
+            let object = parent.object;
+            config.service(
+                web::resource(format!("/{}/{{id}}/{}", parent.plural, r.0.plural)).route(
+                    web::get().to(move |a, s, i, q| list_under(r, field, object, a, s, i, q)),
+                ),
+            );
+        }
     }
 }
 

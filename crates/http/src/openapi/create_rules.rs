@@ -14,17 +14,6 @@ use utoipa::openapi::{Content, Ref, RefOr};
 const CREATE_RULES: &[(&str, &[&str], &[&str])] = &[
     ("CompanyInput", &["name"], &[]),
     ("ContactInput", &[], &["first_name", "last_name", "email"]),
-    (
-        "OrderInput",
-        &["currency", "lines"],
-        &[
-            "contact_id",
-            "contact_external_id",
-            "contact_email",
-            "company_id",
-            "company_external_id",
-        ],
-    ),
     ("WebhookInput", &["url", "events"], &[]),
 ];
 
@@ -186,8 +175,13 @@ mod tests {
             "#/components/schemas/CompanyInput"
         );
         assert_eq!(
+            body("/v1/companies/external/{external_id}", "put"),
+            "#/components/schemas/CompanyInput"
+        );
+        // An engine object's upsert merges into the record it finds, like a patch.
+        assert_eq!(
             body("/v1/orders/external/{external_id}", "put"),
-            "#/components/schemas/OrderInput"
+            "#/components/schemas/OrderPatch"
         );
     }
 }

@@ -19,7 +19,6 @@ use crate::extract::Query;
 use crate::objects::RecordBody;
 use crate::routes::companies::CompanyBody;
 use crate::routes::contacts::ContactBody;
-use crate::routes::orders::OrderBody;
 use crate::routes::records::ChangeBody;
 use crate::state::AppState;
 use crate::validate::Check;
@@ -254,13 +253,6 @@ async fn records_of(
             .await?
             .into_iter()
             .map(|r| shown(r.id, r.deleted_at.is_some(), CompanyBody::from(r)))
-            .collect(),
-        ObjectType::Order => store
-            .orders()
-            .get_many(ctx, ids)
-            .await?
-            .into_iter()
-            .map(|r| shown(r.id, r.deleted_at.is_some(), OrderBody::from(r)))
             .collect(),
         other => match crate::objects::resource(other) {
             Some(resource) => store

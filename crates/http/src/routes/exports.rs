@@ -20,15 +20,11 @@ use crate::import::definitions;
 use crate::list::{ListQuery, parse_list};
 use crate::routes::companies::{CompanyListParams, CompanyResource};
 use crate::routes::contacts::{ContactListParams, ContactResource};
-use crate::routes::orders::{OrderListParams, OrderResource};
 use crate::routes::writes::Resource;
 use crate::state::AppState;
 
 pub fn configure(config: &mut ServiceConfig) {
-    config
-        .service(export_contacts)
-        .service(export_companies)
-        .service(export_orders);
+    config.service(export_contacts).service(export_companies);
 }
 
 /// Records read from the database per page of an export.
@@ -285,18 +281,6 @@ export_route!(
     "Export companies",
     |query| crate::routes::companies::list_request(&query)
 );
-export_route!(
-    export_orders,
-    OrderResource,
-    Order,
-    OrderListParams,
-    "/orders/export",
-    "export_orders",
-    "orders",
-    "Export orders",
-    |query| crate::routes::orders::list_request(&query, None, None)
-);
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;

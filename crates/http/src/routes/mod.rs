@@ -17,7 +17,6 @@ pub mod imports;
 pub mod invitations;
 pub mod me;
 pub mod ops;
-pub mod orders;
 pub mod organization;
 pub mod records;
 pub mod teams;
@@ -43,7 +42,6 @@ pub fn configure(config: &mut ServiceConfig) {
                 .configure(exports::configure)
                 .configure(companies::configure)
                 .configure(contacts::configure)
-                .configure(orders::configure)
                 .configure(changes::configure)
                 .configure(webhooks::configure)
                 .configure(imports::configure)

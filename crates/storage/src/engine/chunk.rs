@@ -75,7 +75,7 @@ pub(crate) mod sqlite {
             Bound::Date(v) => row.push_bind(v),
             Bound::Time(v) => row.push_bind(v),
             Bound::Id(v) => row.push_bind(v),
-            Bound::Tags(v) => row.push_bind(v),
+            Bound::Json(v) => row.push_bind(v),
         };
     }
 
@@ -181,7 +181,7 @@ pub(crate) mod sqlite {
                     Bound::Date(v) => query.bind(v),
                     Bound::Time(v) => query.bind(v),
                     Bound::Id(v) => query.bind(v),
-                    Bound::Tags(v) => query.bind(v),
+                    Bound::Json(v) => query.bind(v),
                 };
             }
             query
@@ -222,7 +222,7 @@ pub(crate) mod postgres {
                 (Array::Date(a), Bound::Date(v)) => a.push(v),
                 (Array::Time(a), Bound::Time(v)) => a.push(v),
                 (Array::Id(a), Bound::Id(v)) => a.push(v),
-                (Array::Json(a), Bound::Tags(v)) => a.push(Json(Value::from(v.0))),
+                (Array::Json(a), Bound::Json(v)) => a.push(v),
                 // A column's values are all of its field's kind.
                 _ => unreachable!("a value of another kind than its column"),
             }
@@ -236,7 +236,7 @@ pub(crate) mod postgres {
                 Bound::Date(_) => Array::Date(Vec::new()),
                 Bound::Time(_) => Array::Time(Vec::new()),
                 Bound::Id(_) => Array::Id(Vec::new()),
-                Bound::Tags(_) => Array::Json(Vec::new()),
+                Bound::Json(_) => Array::Json(Vec::new()),
             }
         }
 

@@ -13,7 +13,9 @@ use serde_json::Value;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::records::{Columns, Spec};
+use rapport_domain::query::RelationInfo;
+
+use crate::records::{Columns, RelationSpec, Spec};
 
 /// An engine object's storage: its declaration, the shared record machinery's view of it,
 /// and its statements (constant for the object, so prepared statements are reused).
@@ -46,9 +48,59 @@ pub(crate) struct Layout {
 
 static LAYOUTS: LazyLock<HashMap<ObjectType, &'static Layout>> = LazyLock::new(|| {
     rapport_domain::objects::engine_objects()
-        .map(|spec| (spec.object, &*Box::leak(Box::new(Layout::new(spec)))))
+        .map(|spec| (spec.object, &*Box::leak(Box::new(Layout::new(spec, true)))))
         .collect()
 });
+
+/// How the shared record machinery sees any object with records: the hand-written stores'
+/// specs, and each engine object's layout.
+pub(crate) fn storage_spec(object: ObjectType) -> Option<&'static Spec> {
+    hand_written(object).or_else(|| {
+        let spec = rapport_domain::objects::spec(object).filter(|spec| spec.engine)?;
+        layout(spec).ok().map(|layout| &layout.storage)
+    })
+}
+
+/// The objects whose stores are still written by hand.
+fn hand_written(object: ObjectType) -> Option<&'static Spec> {
+    match object {
+        ObjectType::Contact => Some(&crate::contacts::CONTACTS),
+        ObjectType::Company => Some(&crate::companies::COMPANIES),
+        _ => None,
+    }
+}
+
+/// The relations filters may follow: each reference, named without its `_id`
+/// (`contact.email` for `contact_id`), to the object it names — one step, so a related
+/// engine object's own relations are not built (nor are layouts built while they are).
+fn relations(
+    fields: &[(&'static FieldSpec, &'static str)],
+) -> (Vec<RelationSpec>, Vec<RelationInfo>) {
+    let mut specs = Vec::new();
+    let mut infos = Vec::new();
+    for (field, column) in fields {
+        let FieldKind::Reference(target) = field.kind else {
+            continue;
+        };
+        let Some(related) = hand_written(target).or_else(|| {
+            let spec = rapport_domain::objects::spec(target).filter(|spec| spec.engine)?;
+            Some(&Box::leak(Box::new(Layout::new(spec, false))).storage)
+        }) else {
+            continue;
+        };
+        let name: &'static str = field.name.strip_suffix("_id").unwrap_or(&field.name);
+        specs.push(RelationSpec {
+            name,
+            spec: related,
+            foreign_key: column,
+        });
+        infos.push(RelationInfo {
+            name,
+            fields: related.catalog_fields,
+        });
+    }
+    (specs, infos)
+}
 
 /// The layout of an engine object.
 pub(crate) fn layout(spec: &ObjectSpec) -> Result<&'static Layout, StoreError> {
@@ -63,7 +115,8 @@ fn leak(text: String) -> &'static str {
 }
 
 impl Layout {
-    pub(crate) fn new(spec: &'static ObjectSpec) -> Layout {
+    /// The layout of an object; `with_relations` builds the relations its filters follow.
+    pub(crate) fn new(spec: &'static ObjectSpec, with_relations: bool) -> Layout {
         let table: &'static str = spec.table.as_ref();
         let fields: Vec<(&'static FieldSpec, &'static str)> = record::writable(spec)
             .map(|field| (field, field.name.as_ref()))
@@ -177,14 +230,19 @@ impl Layout {
             "update {table} set deleted_at = null, version = version + 1, updated_at = $3 \
              where org_id = $1 and id = $2"
         );
+        let (relation_specs, relation_infos) = if with_relations {
+            relations(&fields)
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let storage = Spec {
             object: spec.object,
             table,
             search_table: leak(format!("{table}_search")),
             columns: Columns::Table(columns),
-            relations: &[],
+            relations: Box::leak(relation_specs.into_boxed_slice()),
             catalog_fields: Box::leak(record::catalog(spec).into_boxed_slice()),
-            catalog_relations: &[],
+            catalog_relations: Box::leak(relation_infos.into_boxed_slice()),
             keys: Box::leak(storage_keys.into_boxed_slice()),
         };
         Layout {
@@ -232,7 +290,7 @@ fn pg_array(kind: FieldKind) -> &'static str {
         FieldKind::Date => "date[]",
         FieldKind::Timestamp => "timestamptz[]",
         FieldKind::Reference(_) | FieldKind::Id => "uuid[]",
-        FieldKind::Tags => "jsonb[]",
+        FieldKind::Tags | FieldKind::Lines(_) => "jsonb[]",
         _ => "text[]",
     }
 }
@@ -257,7 +315,8 @@ pub(crate) enum Bound {
     Date(Option<NaiveDate>),
     Time(Option<DateTime<Utc>>),
     Id(Option<Uuid>),
-    Tags(Json<Vec<String>>),
+    /// Tags and lines: a JSON array (empty when none).
+    Json(Json<Value>),
 }
 
 impl Bound {
@@ -276,16 +335,11 @@ impl Bound {
             FieldKind::Reference(_) | FieldKind::Id => {
                 Bound::Id(text.and_then(|t| Uuid::parse_str(t).ok()))
             }
-            FieldKind::Tags => Bound::Tags(Json(
+            FieldKind::Tags | FieldKind::Lines(_) => Bound::Json(Json(
                 value
-                    .and_then(Value::as_array)
-                    .map(|items| {
-                        items
-                            .iter()
-                            .filter_map(|i| i.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                    .filter(|v| v.is_array())
+                    .cloned()
+                    .unwrap_or_else(|| Value::Array(Vec::new())),
             )),
             _ => Bound::Text(text.map(str::to_owned)),
         }

@@ -29,9 +29,10 @@ use crate::records::{Plan, cursor, deleted_changes};
 
 pub(crate) mod chunk;
 mod layout;
+pub(crate) mod resolve;
 pub(crate) mod write;
 
-pub(crate) use layout::{Bound, Layout, layout};
+pub(crate) use layout::{Bound, Layout, layout, storage_spec};
 
 /// A value of a list's sort key, for its cursor.
 fn sort_value(record: &Record, key: &SortKey) -> Value {
@@ -81,9 +82,9 @@ per_backend! {
                 FieldKind::Reference(_) | FieldKind::Id => row
                     .try_get::<Option<Uuid>, _>(*column)?
                     .map(|id| Value::from(id.to_string())),
-                FieldKind::Tags => {
-                    let tags: Json<Vec<String>> = row.try_get(*column)?;
-                    (!tags.0.is_empty()).then(|| Value::from(tags.0))
+                FieldKind::Tags | FieldKind::Lines(_) => {
+                    let list: Json<Value> = row.try_get(*column)?;
+                    list.0.as_array().is_some_and(|items| !items.is_empty()).then_some(list.0)
                 }
                 _ => row.try_get::<Option<String>, _>(*column)?.map(Value::from),
             };
@@ -162,6 +163,7 @@ per_backend! {
         let changes = deleted_changes(current.deleted_at, None);
         let event = NewEvent { object: layout.spec.object, id, action: EventAction::Restored, changes: &changes, merged_ids: &[] };
         sql::append_events(&mut *conn, ctx, &[event], at).await?;
+        sql::after(&mut *conn, ctx, layout.spec.object, &[&current.values]).await?;
         load_records(&mut *conn, ctx, layout, &[id], false).await?.pop().ok_or_else(|| StoreError::NotFound.into())
     }
 
@@ -210,6 +212,21 @@ per_backend! {
 
 #[async_trait]
 impl RecordStore for SqlStore {
+    async fn is_live(
+        &self,
+        ctx: &AuthContext,
+        object: rapport_domain::ObjectType,
+        id: Uuid,
+    ) -> Result<bool, StoreError> {
+        let Some(spec) = storage_spec(object) else {
+            return Ok(false);
+        };
+        on_db!(&self.db, read, |pool, sql| sql::is_live_visible(
+            pool, ctx, spec, id
+        )
+        .await)
+    }
+
     #[tracing::instrument(skip_all, fields(org = %ctx.org_id, object = %spec.object, rows = rows.len()))]
     async fn write(
         &self,
@@ -245,6 +262,15 @@ impl RecordStore for SqlStore {
                 sql::delete_records(&mut tx, ctx, &layout.storage, &targets, all_or_none, at)
                     .await?;
             if written.commit {
+                let deleted: Vec<Uuid> = written
+                    .outcomes
+                    .iter()
+                    .filter_map(|o| o.result.as_ref().ok().map(|(_, id)| *id))
+                    .collect();
+                let gone = sql::load_records(&mut *tx, ctx, layout, &deleted, false).await?;
+                let touched: Vec<&serde_json::Map<String, Value>> =
+                    gone.iter().map(|r| &r.values).collect();
+                sql::after(&mut tx, ctx, spec.object, &touched).await?;
                 tx.commit().await?;
             }
             Ok(written.outcomes)

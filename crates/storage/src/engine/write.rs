@@ -27,6 +27,8 @@ struct Planned {
     values: Map<String, Value>,
     custom: Map<String, Value>,
     changes: Changes,
+    /// The values before the write (for the object's storage rules).
+    before: Option<Map<String, Value>>,
 }
 
 impl Planned {
@@ -120,13 +122,24 @@ fn find<'a>(
     }
 }
 
-/// A row's values and custom values after its patch, or its problems.
-fn draft(
+/// A row being drafted: what it gives, the record it found, its values so far and the
+/// problems found so far. The storage half of an object's rules works on these (see
+/// `crate::rules`).
+pub(crate) struct Drafting<'a> {
+    pub given: &'a Map<String, Value>,
+    pub before: Option<&'a Record>,
+    pub values: Map<String, Value>,
+    pub issues: Vec<FieldIssue>,
+}
+
+/// A row's values after its patch (with the natural key it is found by, and defaults), and
+/// the problems that shows.
+fn start<'a>(
     layout: &Layout,
-    definitions: &[CustomFieldDef],
-    row: &WriteRow<RecordPatch>,
-    before: Option<&Record>,
-) -> Result<Values, StoreError> {
+    row: &'a WriteRow<RecordPatch>,
+    before: Option<&'a Record>,
+    at: &DateTime<Utc>,
+) -> Drafting<'a> {
     let empty = Map::new();
     let mut values = row.patch.apply(before.map_or(&empty, |r| &r.values));
     let mut issues = Vec::new();
@@ -146,9 +159,55 @@ fn draft(
             }
         }
     }
-    record::fill_defaults(layout.spec, &mut values);
-    issues.extend(record::missing_required(layout.spec, &values));
-    let current = before.map_or(&empty, |r| &r.custom);
+    record::fill_defaults(layout.spec, &mut values, at);
+    Drafting {
+        given: &row.patch.values,
+        before,
+        values,
+        issues,
+    }
+}
+
+/// Problems in field order, a list's items in their order (`lines[2]` before `lines[10]`).
+fn issue_order(issue: &FieldIssue) -> (String, usize, String) {
+    match issue.field.split_once('[') {
+        Some((head, rest)) => {
+            let (index, tail) = rest.split_once(']').unwrap_or((rest, ""));
+            (
+                head.to_owned(),
+                index.parse().unwrap_or(usize::MAX),
+                tail.to_owned(),
+            )
+        }
+        None => (issue.field.clone(), 0, String::new()),
+    }
+}
+
+/// A drafted row's values and custom values once its object's rules derived what they
+/// compute, or its problems.
+fn finish(
+    layout: &Layout,
+    definitions: &[CustomFieldDef],
+    row: &WriteRow<RecordPatch>,
+    mut drafting: Drafting<'_>,
+) -> Result<Values, StoreError> {
+    let spec = layout.spec;
+    let issues = &mut drafting.issues;
+    rapport_domain::objects::rules(spec.object).derive(
+        drafting.given,
+        &mut drafting.values,
+        drafting.before,
+        issues,
+    );
+    for issue in record::missing_required(spec, &drafting.values) {
+        if !issues.iter().any(|i| i.field.starts_with(&issue.field)) {
+            issues.push(issue);
+        }
+    }
+    let in_lines = record::missing_in_lines(spec, &drafting.values, issues);
+    issues.extend(in_lines);
+    let empty = Map::new();
+    let current = drafting.before.map_or(&empty, |r| &r.custom);
     let (custom, found) = custom_field::apply_all(
         definitions,
         current,
@@ -156,9 +215,10 @@ fn draft(
     );
     issues.extend(found);
     if issues.is_empty() {
-        Ok((values, custom))
+        Ok((drafting.values, custom))
     } else {
-        Err(StoreError::Invalid(issues))
+        issues.sort_by_key(issue_order);
+        Err(StoreError::Invalid(drafting.issues))
     }
 }
 
@@ -215,19 +275,53 @@ per_backend! {
             .collect();
 
         let mut targets_seen: HashMap<String, usize> = HashMap::new();
-        let mut drafts: Vec<Draft<'_>> = Vec::with_capacity(rows.len());
+        let mut started: Vec<Result<Drafting<'_>, StoreError>> = Vec::with_capacity(rows.len());
+        let mut wanted = crate::engine::resolve::Wanted::default();
         for (index, row) in rows.iter().enumerate() {
             if let Some(key) = target_key(&row.target) {
                 if let Some(first) = targets_seen.get(&key) {
-                    drafts.push(Err(in_batch("id", *first)));
+                    started.push(Err(in_batch("id", *first)));
                     continue;
                 }
                 targets_seen.insert(key, index);
             }
-            drafts.push(find(layout, &row.target, &by_id, &by_external, &by_key).and_then(|before| {
-                draft(layout, &definitions, row, before).map(|(values, custom)| (before, values, custom))
+            let found = find(layout, &row.target, &by_id, &by_external, &by_key);
+            started.push(found.map(|before| {
+                wanted.add_write(&spec.fields, &row.patch.values);
+                start(layout, row, before, &at)
             }));
         }
+        // The records the rows name, found once for the batch; then the object's storage rules.
+        let found = sql::find_references(&mut *conn, ctx, wanted).await?;
+        for drafting in started.iter_mut().flatten() {
+            let kept = drafting.before.map(|r| &r.values);
+            found.settle_write(&spec.fields, &mut drafting.values, drafting.given, kept, &mut drafting.issues);
+        }
+        let mut drafting: Vec<Drafting<'_>> = Vec::new();
+        let mut failed: Vec<Option<StoreError>> = Vec::with_capacity(rows.len());
+        for start in started {
+            match start {
+                Ok(d) => {
+                    drafting.push(d);
+                    failed.push(None);
+                }
+                Err(error) => failed.push(Some(error)),
+            }
+        }
+        sql::prepare(&mut *conn, ctx, spec.object, &mut drafting).await?;
+        let mut drafting = drafting.into_iter();
+        let drafts: Vec<Draft<'_>> = rows
+            .iter()
+            .zip(failed)
+            .map(|(row, failed)| match failed {
+                Some(error) => Err(error),
+                None => {
+                    let d = drafting.next().expect("one drafting per row that found its record");
+                    let before = d.before;
+                    finish(layout, &definitions, row, d).map(|(values, custom)| (before, values, custom))
+                }
+            })
+            .collect();
 
         let mut wanted_external: Vec<String> = Vec::new();
         let mut wanted_unique: Vec<Vec<String>> = vec![Vec::new(); layout.unique.len()];
@@ -312,7 +406,7 @@ per_backend! {
                 decisions.push(Decision::Unchanged(id));
                 continue;
             }
-            decisions.push(Decision::Write(Box::new(Planned { id, insert: before.is_none(), revive, values, custom, changes })));
+            decisions.push(Decision::Write(Box::new(Planned { id, insert: before.is_none(), revive, values, custom, changes, before: before.map(|r| r.values.clone()) })));
         }
         Ok(decisions)
     }
@@ -390,6 +484,8 @@ per_backend! {
             merged_ids: &[],
         }).collect();
         sql::append_events(conn, ctx, &events, at).await?;
+        let touched: Vec<&Map<String, Value>> = planned.iter().flat_map(|p| p.before.iter().chain([&p.values])).collect();
+        sql::after(conn, ctx, layout.spec.object, &touched).await?;
         let outcomes = decisions.into_iter().map(|d| match d {
             Decision::Write(p) => RowOutcome::ok(if p.insert { RowStatus::Created } else { RowStatus::Updated }, p.id),
             Decision::Unchanged(id) => RowOutcome::ok(RowStatus::Unchanged, id),
