@@ -360,3 +360,118 @@ async fn sales_write_orders_but_do_not_delete_them(app: TestApp) {
 
     delete.assert_problem(403, "forbidden");
 }
+
+both_backends!(a_customer_is_named_one_way_or_agreeing_ways_and_filters_follow_it);
+async fn a_customer_is_named_one_way_or_agreeing_ways_and_filters_follow_it(app: TestApp) {
+    let owner = app.signup("Acme", "owner@acme.example").await;
+    let other = app.signup("Other", "owner@other.example").await;
+    let token = &owner.access_token;
+    catalog(&app, token).await;
+    let wang = app
+        .create(
+            token,
+            "/v1/contacts",
+            json!({"email": "wang@c.example", "external_id": "P-1"}),
+        )
+        .await;
+    let li = app
+        .create(token, "/v1/contacts", json!({"email": "li@c.example"}))
+        .await;
+    let foreign = app
+        .create(
+            &other.access_token,
+            "/v1/contacts",
+            json!({"email": "x@o.example"}),
+        )
+        .await;
+    let order = |customer: Value, at: &str| {
+        let mut body = json!({"currency": "CNY", "ordered_at": at,
+            "lines": [{"sku": "TEA-001", "quantity": 1}]});
+        body.as_object_mut()
+            .unwrap()
+            .extend(customer.as_object().unwrap().clone());
+        body
+    };
+
+    let agreeing = app
+        .post_as(
+            "/v1/orders",
+            token,
+            &order(
+                json!({"contact_id": wang["id"], "contact_external_id": "P-1"}),
+                "2026-01-10T00:00:00Z",
+            ),
+        )
+        .await;
+    let disagreeing = app
+        .post_as(
+            "/v1/orders",
+            token,
+            &order(
+                json!({"contact_id": wang["id"], "contact_email": "LI@c.example"}),
+                "2026-01-10T00:00:00Z",
+            ),
+        )
+        .await;
+    let another_tenants = app
+        .post_as(
+            "/v1/orders",
+            token,
+            &order(json!({"contact_id": foreign["id"]}), "2026-01-10T00:00:00Z"),
+        )
+        .await;
+    app.create(
+        token,
+        "/v1/orders",
+        order(
+            json!({"contact_email": "Li@C.example"}),
+            "2026-03-10T00:00:00Z",
+        ),
+    )
+    .await;
+    let of_li = app
+        .post_as(
+            "/v1/orders/search",
+            token,
+            &json!({"filter": {"field": "contact.email", "op": "eq", "value": "li@c.example"}}),
+        )
+        .await
+        .json();
+    let in_february = app
+        .get_as(
+            "/v1/orders?ordered_after=2026-02-01T00:00:00Z&ordered_before=2026-04-01T00:00:00Z",
+            token,
+        )
+        .await
+        .json();
+    let bad_window = app
+        .get_as("/v1/orders?ordered_after=yesterday", token)
+        .await;
+
+    assert_eq!(agreeing.status, 201, "{}", agreeing.text);
+    assert_eq!(agreeing.json()["contact_id"], wang["id"]);
+    let problem = disagreeing.assert_problem(422, "validation_failed");
+    assert_eq!(problem["errors"][0]["field"], "contact_email", "{problem}");
+    assert_eq!(problem["errors"][0]["code"], "invalid_value");
+    let problem = another_tenants.assert_problem(422, "validation_failed");
+    assert_eq!(problem["errors"][0]["field"], "contact_id");
+    assert_eq!(problem["errors"][0]["code"], "not_found");
+    let customers: Vec<&Value> = of_li["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| &o["contact_id"])
+        .collect();
+    assert_eq!(
+        customers,
+        [&li["id"]],
+        "found by email, ignoring case; filtered by the relation"
+    );
+    assert_eq!(
+        in_february["data"].as_array().unwrap().len(),
+        1,
+        "{in_february}"
+    );
+    assert_eq!(in_february["data"][0]["contact_id"], li["id"]);
+    bad_window.assert_problem(422, "validation_failed");
+}

@@ -15,7 +15,6 @@ pub mod iso;
 pub mod kit;
 pub mod object;
 pub mod objects;
-pub mod order;
 pub mod page;
 pub mod query;
 pub mod record;

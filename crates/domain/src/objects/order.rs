@@ -12,8 +12,27 @@ use crate::ObjectType;
 use crate::error::FieldIssue;
 use crate::kit::record::Record;
 use crate::kit::{Capabilities, FieldKind::*, FieldSpec, Literal, ObjectSpec, Rules};
-use crate::order::{OrderStatus, line_total};
 use crate::write::IdProperty;
+
+/// An order's statuses; paid and fulfilled orders are purchases in every aggregate (the
+/// customers' figures count them), the others are not.
+pub const STATUSES: &[&str] = &["pending", "paid", "fulfilled", "cancelled", "refunded"];
+
+/// `quantity × unit_price − discount`, or why not.
+pub fn line_total(
+    quantity: i64,
+    unit_price_minor: i64,
+    discount_minor: i64,
+) -> Result<i64, &'static str> {
+    let total = quantity
+        .checked_mul(unit_price_minor)
+        .and_then(|gross| gross.checked_sub(discount_minor))
+        .ok_or("the line's amount is too large")?;
+    if total < 0 {
+        return Err("the discount is larger than the line's amount");
+    }
+    Ok(total)
+}
 
 const LINE_FIELDS: &[FieldSpec] = &[
     FieldSpec::reference("product_id", ObjectType::Product, &[Cow::Borrowed("sku")])
@@ -75,7 +94,7 @@ pub static SPEC: ObjectSpec = ObjectSpec {
             "The company, by `company_id` or `company_external_id`; a new order of a \
              contact at a company is the company's too.",
         ),
-        FieldSpec::new("status", Enum(OrderStatus::NAMES))
+        FieldSpec::new("status", Enum(STATUSES))
             .filterable()
             .default_to(Literal::Text("pending"))
             .about("Paid and fulfilled orders are purchases in the customers' figures."),
@@ -226,6 +245,13 @@ mod tests {
 
     fn map(value: Value) -> Map<String, Value> {
         value.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn a_line_is_quantity_times_price_less_the_discount() {
+        assert_eq!(line_total(3, 1299, 100), Ok(3797));
+        assert!(line_total(1, 100, 101).is_err());
+        assert!(line_total(i64::MAX, 2, 0).is_err());
     }
 
     #[test]
