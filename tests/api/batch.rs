@@ -473,7 +473,7 @@ async fn a_sync_names_related_records_by_external_id(app: TestApp) {
         same_batch["results"][1]["error"]["errors"][0]["field"],
         "records[1].parent_external_id"
     );
-    assert_eq!(statuses(&next_batch), ["created"]);
+    assert_eq!(statuses(&next_batch), ["created"], "{next_batch}");
     assert_eq!(child["parent_company_id"], parent["id"]);
     assert_eq!(contact["company_id"], child["id"]);
     assert_eq!(statuses(&contacts), ["created", "error"]);

@@ -122,6 +122,9 @@ pub struct FieldSpec {
     /// Rapport computes it (an order's total); a value a write gives must agree with it, or
     /// the write is refused (422 `mismatch`).
     pub computed: bool,
+    /// Records sharing a value of it are likely duplicates (`GET /v1/{plural}/{id}/duplicates`
+    /// names them with the reason `same_<field>`).
+    pub matching: bool,
     /// For a reference: its records are also listed under the record it names
     /// (`GET /v1/contacts/{id}/orders` for an order's `contact_id`).
     pub listed_under: bool,
@@ -239,6 +242,7 @@ impl FieldSpec {
             requires: None,
             about: None,
             computed: false,
+            matching: false,
             listed_under: false,
         }
     }
@@ -285,6 +289,12 @@ impl FieldSpec {
         self
     }
 
+    /// The same field, whose shared values make records likely duplicates.
+    pub const fn matching(mut self) -> FieldSpec {
+        self.matching = true;
+        self
+    }
+
     /// The same field, which Rapport computes (a value given must agree).
     pub const fn computed(mut self) -> FieldSpec {
         self.computed = true;
@@ -321,13 +331,18 @@ impl FieldSpec {
     }
 
     /// The column of the referenced object another name of this reference finds a record by:
-    /// the name without the reference's prefix (`contact_email` of `contact_id` → `email`,
+    /// the name without the words it shares with the reference's name (`contact_email` of
+    /// `contact_id` → `email`, `parent_external_id` of `parent_company_id` → `external_id`,
     /// `sku` of `product_id` → `sku`).
     pub fn also_by_column<'n>(&self, name: &'n str) -> &'n str {
         let base = self.name.strip_suffix("_id").unwrap_or(&self.name);
-        name.strip_prefix(base)
-            .and_then(|rest| rest.strip_prefix('_'))
-            .unwrap_or(name)
+        name.rmatch_indices('_')
+            .map(|(at, _)| at)
+            .find(|at| {
+                let prefix = &name[..*at];
+                base == prefix || base.starts_with(&format!("{prefix}_"))
+            })
+            .map_or(name, |at| &name[at + 1..])
     }
 
     /// Its columns in a CSV: one, or one per line of an address or channel of consent
@@ -402,5 +417,7 @@ mod tests {
         assert_eq!(contact.also_by_column("contact_external_id"), "external_id");
         let product = FieldSpec::reference("product_id", ObjectType::Product, &[]);
         assert_eq!(product.also_by_column("sku"), "sku");
+        let parent = FieldSpec::reference("parent_company_id", ObjectType::Company, &[]);
+        assert_eq!(parent.also_by_column("parent_external_id"), "external_id");
     }
 }

@@ -10,7 +10,6 @@ use uuid::Uuid;
 
 use crate::StoreError;
 use crate::access::AuthContext;
-use crate::company::{Company, CompanyPatch};
 use crate::contact::{Contact, ContactPatch};
 use crate::custom_field::{CustomFieldDef, CustomFieldPatch, NewCustomField};
 use crate::email::Email;
@@ -98,7 +97,6 @@ pub trait Store: Send + Sync + 'static {
     fn audit(&self) -> &dyn AuditStore;
     fn custom_fields(&self) -> &dyn CustomFieldStore;
     fn contacts(&self) -> &dyn ContactStore;
-    fn companies(&self) -> &dyn CompanyStore;
     /// Every object the engine serves, each call naming its declaration.
     fn records(&self) -> &dyn RecordStore;
     fn idempotency(&self) -> &dyn IdempotencyStore;
@@ -403,58 +401,26 @@ pub trait ContactStore: Send + Sync {
     ) -> Result<MergeOutcome<Contact>, StoreError>;
 }
 
-/// Companies, with the same contract as contacts.
-#[async_trait]
-pub trait CompanyStore: Send + Sync {
-    async fn write(
-        &self,
-        ctx: &AuthContext,
-        rows: Vec<WriteRow<CompanyPatch>>,
-        all_or_none: bool,
-    ) -> Result<Vec<RowOutcome>, StoreError>;
-    async fn delete_many(
-        &self,
-        ctx: &AuthContext,
-        targets: Vec<RowTarget>,
-        all_or_none: bool,
-    ) -> Result<Vec<RowOutcome>, StoreError>;
-    async fn get(&self, ctx: &AuthContext, id: Uuid) -> Result<Company, StoreError>;
-    async fn get_many(&self, ctx: &AuthContext, ids: &[Uuid]) -> Result<Vec<Company>, StoreError>;
-    async fn delete(
-        &self,
-        ctx: &AuthContext,
-        id: Uuid,
-        expected_version: Option<i64>,
-    ) -> Result<(), StoreError>;
-    async fn restore(&self, ctx: &AuthContext, id: Uuid) -> Result<Company, StoreError>;
-    async fn list(
-        &self,
-        ctx: &AuthContext,
-        request: &ListRequest,
-    ) -> Result<Page<Company>, StoreError>;
-    async fn history(
-        &self,
-        ctx: &AuthContext,
-        id: Uuid,
-        page: &PageRequest,
-    ) -> Result<Page<RecordEvent>, StoreError>;
-    async fn duplicates(
-        &self,
-        ctx: &AuthContext,
-        id: Uuid,
-    ) -> Result<Vec<Duplicate<Company>>, StoreError>;
-    async fn merge(
-        &self,
-        ctx: &AuthContext,
-        primary: Uuid,
-        duplicates: &[Uuid],
-        dry_run: bool,
-    ) -> Result<MergeOutcome<Company>, StoreError>;
-}
-
 /// The engine's records: one store for every object served from its declaration alone.
 #[async_trait]
 pub trait RecordStore: Send + Sync {
+    /// The live records the caller may see that are likely duplicates of `id`, with the
+    /// reasons (`same_<field>`), for objects that merge.
+    async fn duplicates(
+        &self,
+        ctx: &AuthContext,
+        spec: &'static ObjectSpec,
+        id: Uuid,
+    ) -> Result<Vec<(crate::kit::record::Record, Vec<String>)>, StoreError>;
+    /// Merges `duplicates` into `primary` (see `storage::engine::merge`).
+    async fn merge(
+        &self,
+        ctx: &AuthContext,
+        spec: &'static ObjectSpec,
+        primary: Uuid,
+        duplicates: &[Uuid],
+        dry_run: bool,
+    ) -> Result<MergeOutcome<crate::kit::record::Record>, StoreError>;
     /// Whether a live record of any object with records (`contact`, `order`…) exists that
     /// the caller may see.
     async fn is_live(

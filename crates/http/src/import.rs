@@ -14,7 +14,6 @@ use serde_json::{Map, Value};
 
 use crate::error::{ApiError, FieldError};
 use crate::formula;
-use crate::routes::companies::CompanyResource;
 use crate::routes::contacts::ContactResource;
 use crate::routes::records::too_many;
 use crate::routes::writes::{self, Resource};
@@ -518,7 +517,6 @@ impl ImportRun {
     pub async fn next_chunk(&mut self, store: &dyn Store, size: usize) -> Result<(), RunError> {
         match self.claimed.job.object {
             ObjectType::Contact => self.chunk(&ContactResource, store, size).await,
-            ObjectType::Company => self.chunk(&CompanyResource, store, size).await,
             other => match crate::objects::resource(other) {
                 Some(r) if r.0.capabilities.import => self.chunk(r, store, size).await,
                 _ => Err(RunError::Fatal(format!(

@@ -62,7 +62,7 @@ pub(crate) static CONTACTS: Spec = Spec {
     columns: crate::records::Columns::Fn(column),
     relations: &[RelationSpec {
         name: "company",
-        spec: &crate::companies::COMPANIES,
+        object: ObjectType::Company,
         foreign_key: "company_id",
     }],
     catalog_fields: contact::FIELDS,
@@ -636,7 +636,8 @@ per_backend! {
         };
         let permitted_owners = sql::permitted_owners(conn, ctx, ObjectType::Contact, &owner_ids).await?;
         let found_companies: Vec<Uuid> = companies_by_id.keys().copied().collect();
-        let visible_companies = sql::visible_among(conn, ctx, &crate::companies::COMPANIES, &found_companies).await?;
+        let companies_spec = crate::engine::storage_spec(ObjectType::Company).ok_or(StoreError::NotFound)?;
+        let visible_companies = sql::visible_among(conn, ctx, companies_spec, &found_companies).await?;
 
         // Resolve the company references, then the custom values; then collect unique values.
         struct Shaped {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rapport_domain::store::{
-    ApiKeyStore, AuditStore, AuthStore, ChangeStore, CompanyStore, ContactStore, CustomFieldStore,
+    ApiKeyStore, AuditStore, AuthStore, ChangeStore, ContactStore, CustomFieldStore,
     IdempotencyStore, ImportQueue, ImportStore, InvitationStore, OrganizationStore, RecordStore,
     TeamStore, UserStore, WebhookQueue, WebhookStore,
 };
@@ -356,10 +356,6 @@ impl Store for SqlStore {
     }
 
     fn contacts(&self) -> &dyn ContactStore {
-        self
-    }
-
-    fn companies(&self) -> &dyn CompanyStore {
         self
     }
 

@@ -13,7 +13,6 @@ mod rows;
 mod audit;
 mod api_keys;
 mod auth;
-mod companies;
 mod contacts;
 mod custom_fields;
 mod dialect;

@@ -54,7 +54,9 @@ pub(crate) enum Columns {
 /// A relation filters may cross: `company.industry` on contacts.
 pub(crate) struct RelationSpec {
     pub name: &'static str,
-    pub spec: &'static Spec,
+    /// The related object, whose storage view is found when a filter follows the relation
+    /// (so that specs may name each other).
+    pub object: ObjectType,
     /// The column of this object that points at the related record.
     pub foreign_key: &'static str,
 }
@@ -455,7 +457,7 @@ per_backend! {
 
     fn push_condition(qb: &mut Builder, ctx: &AuthContext, c: &Condition, spec: &Spec, alias: &str, negated: bool) {
         if let Target::Related { relation, field } = &c.target {
-            let Some(rel) = spec.relation(relation) else {
+            let Some((rel, related)) = spec.relation(relation).and_then(|r| crate::engine::storage_spec(r.object).map(|s| (r, s))) else {
                 qb.push("false");
                 return;
             };
@@ -463,7 +465,7 @@ per_backend! {
             // when none does (which includes having no related record).
             qb.push(if negated { "not exists (" } else { "exists (" })
                 .push("select 1 from ")
-                .push(rel.spec.table)
+                .push(related.table)
                 .push(" r where r.id = ")
                 .push(alias)
                 .push(".")
@@ -471,14 +473,14 @@ per_backend! {
                 .push(" and r.org_id = ")
                 .push(alias)
                 .push(".org_id and r.deleted_at is null");
-            push_visibility_on(qb, ctx, rel.spec.object, "r");
+            push_visibility_on(qb, ctx, related.object, "r");
             qb.push(" and ");
             let inner = Condition {
                 target: Target::Standard(*field),
                 op: c.op,
                 operand: c.operand.clone(),
             };
-            push_condition(qb, ctx, &inner, rel.spec, "r", false);
+            push_condition(qb, ctx, &inner, related, "r", false);
             qb.push(")");
             return;
         }

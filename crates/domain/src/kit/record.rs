@@ -35,6 +35,8 @@ pub struct Record {
     pub updated_at: DateTime<Utc>,
     pub created_by: Option<Uuid>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The record it was merged into (it is deleted then).
+    pub merged_into: Option<Uuid>,
 }
 
 /// A merge patch: the standard values it sets (null clears) and the custom values it merges.
@@ -49,6 +51,14 @@ pub fn writable(spec: &ObjectSpec) -> impl Iterator<Item = &FieldSpec> {
     spec.fields.iter().filter(|field| !field.read_only)
 }
 
+/// The fields a record stores and shows: every declared field but the ones every record has
+/// (`id`, `version`, the times) — the writable ones and those Rapport keeps (`order_count`).
+pub fn stored(spec: &ObjectSpec) -> impl Iterator<Item = &FieldSpec> {
+    spec.fields
+        .iter()
+        .filter(|field| !SYSTEM_FIELDS.contains(&field.name.as_ref()))
+}
+
 impl Record {
     /// The value of a standard field (null when it has none).
     pub fn value(&self, field: &str) -> &Value {
@@ -58,9 +68,19 @@ impl Record {
     /// Its fields as history and events compare them: every writable field (null when
     /// empty) and `custom.<key>`.
     pub fn fields(&self, spec: &ObjectSpec) -> Map<String, Value> {
-        let mut map: Map<String, Value> = writable(spec)
-            .map(|field| (field.name.to_string(), self.value(&field.name).clone()))
-            .collect();
+        let mut map = Map::new();
+        for field in writable(spec) {
+            let value = self.value(&field.name);
+            if field.kind == FieldKind::Address {
+                // An address changes line by line (`address.city`).
+                for line in crate::kit::ADDRESS_LINES {
+                    let line_value = value.get(*line).cloned().unwrap_or(Value::Null);
+                    map.insert(format!("{}.{line}", field.name), line_value);
+                }
+            } else {
+                map.insert(field.name.to_string(), value.clone());
+            }
+        }
         for (key, value) in &self.custom {
             map.insert(format!("custom.{key}"), value.clone());
         }
@@ -73,7 +93,7 @@ impl Record {
         let time = |t: &DateTime<Utc>| Value::from(values::timestamp(t));
         let mut body = Map::new();
         body.insert("id".into(), Value::from(self.id.to_string()));
-        for field in writable(spec) {
+        for field in stored(spec) {
             let value = match (field.kind, self.value(&field.name)) {
                 (FieldKind::Tags, Value::Null) => Value::Array(Vec::new()),
                 (_, value) => value.clone(),
@@ -115,6 +135,7 @@ pub fn diff_fields(spec: &ObjectSpec, before: Option<&Record>, after: &Record) -
 /// searchable fields of each line of a searchable list of lines.
 pub fn search_text(spec: &ObjectSpec, values: &Map<String, Value>) -> String {
     let mut parts: Vec<&str> = Vec::new();
+    let mut digits: Vec<String> = Vec::new();
     for field in spec.fields.iter().filter(|field| field.searchable) {
         let value = values.get(field.name.as_ref());
         match (field.kind, value) {
@@ -128,24 +149,54 @@ pub fn search_text(spec: &ObjectSpec, values: &Map<String, Value>) -> String {
                     );
                 }
             }
+            (FieldKind::Phone, Some(Value::String(number))) => {
+                // A phone is found as written, by its digits and in E.164.
+                parts.push(number);
+                digits.push(number.chars().filter(char::is_ascii_digit).collect());
+                let e164 = values.get(&format!("{}_e164", field.name));
+                parts.extend(e164.and_then(Value::as_str));
+            }
             _ => parts.extend(value.and_then(Value::as_str)),
         }
     }
+    parts.extend(digits.iter().map(String::as_str));
     parts.join(" ").to_lowercase()
 }
 
 impl RecordPatch {
     /// The values after this patch: `current`'s with the patch's laid over them.
+    /// An object value (an address) is merged the same way, line by line (RFC 7396); an
+    /// object left empty is no value.
     pub fn apply(&self, current: &Map<String, Value>) -> Map<String, Value> {
         let mut values = current.clone();
-        for (key, value) in &self.values {
-            if value.is_null() {
+        merge(&mut values, &self.values);
+        values
+    }
+}
+
+fn merge(values: &mut Map<String, Value>, patch: &Map<String, Value>) {
+    for (key, value) in patch {
+        match (value, values.get_mut(key)) {
+            (Value::Null, _) => {
                 values.remove(key);
-            } else {
+            }
+            (Value::Object(inner), Some(Value::Object(current))) => {
+                merge(current, inner);
+                if current.is_empty() {
+                    values.remove(key);
+                }
+            }
+            (Value::Object(inner), _) => {
+                let mut fresh = Map::new();
+                merge(&mut fresh, inner);
+                if !fresh.is_empty() {
+                    values.insert(key.clone(), Value::Object(fresh));
+                }
+            }
+            (value, _) => {
                 values.insert(key.clone(), value.clone());
             }
         }
-        values
     }
 }
 
@@ -175,6 +226,65 @@ pub fn missing_required(spec: &ObjectSpec, values: &Map<String, Value>) -> Vec<F
         }
     }
     issues
+}
+
+/// The values and custom values of a merge's primary: its own where it has them, else the
+/// first duplicate's (in order) — a field another requires comes with it (an amount with its
+/// currency) —, tags united, custom values filled key by key. A reference to one of the merged
+/// records (a duplicate as the primary's parent) is dropped; what Rapport keeps stays.
+pub fn merge_values(
+    spec: &ObjectSpec,
+    primary: &Record,
+    duplicates: &[Record],
+) -> (Map<String, Value>, Map<String, Value>) {
+    let mut values = primary.values.clone();
+    let merged: Vec<String> = std::iter::once(primary.id)
+        .chain(duplicates.iter().map(|d| d.id))
+        .map(|id| id.to_string())
+        .collect();
+    let names_merged = |field: &FieldSpec, value: &Value| {
+        field.kind == FieldKind::Reference(spec.object)
+            && value
+                .as_str()
+                .is_some_and(|id| merged.iter().any(|m| m == id))
+    };
+    for field in writable(spec).filter(|f| !f.computed) {
+        let name = field.name.as_ref();
+        if values.get(name).is_some_and(|v| names_merged(field, v)) {
+            values.remove(name);
+        }
+        for dup in duplicates {
+            let Some(theirs) = dup.values.get(name).filter(|v| !names_merged(field, v)) else {
+                continue;
+            };
+            match (field.kind, values.get_mut(name)) {
+                (FieldKind::Tags, Some(Value::Array(tags))) => {
+                    for tag in theirs.as_array().into_iter().flatten() {
+                        if !tags.contains(tag) && tags.len() < values::MAX_TAGS {
+                            tags.push(tag.clone());
+                        }
+                    }
+                }
+                (_, Some(_)) => {}
+                (_, None) => {
+                    values.insert(name.to_owned(), theirs.clone());
+                    if let Some(other) = field.requires {
+                        match dup.values.get(other) {
+                            Some(value) => values.insert(other.to_owned(), value.clone()),
+                            None => values.remove(other),
+                        };
+                    }
+                }
+            }
+        }
+    }
+    let mut custom = primary.custom.clone();
+    for dup in duplicates {
+        for (key, value) in &dup.custom {
+            custom.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+    }
+    (values, custom)
 }
 
 /// The required fields each line of `values` lacks, as problems (`lines[3].product_id`); a
@@ -217,7 +327,7 @@ pub fn missing_in_lines(
 
 /// Gives each field with a default that has no value its default, for a write at `at`.
 pub fn fill_defaults(spec: &ObjectSpec, values: &mut Map<String, Value>, at: &DateTime<Utc>) {
-    fill_field_defaults(writable(spec), values, at);
+    fill_field_defaults(stored(spec), values, at);
 }
 
 fn fill_field_defaults<'f>(
@@ -339,11 +449,7 @@ pub fn check_lines(
         }
     };
     if items.len() > MAX_LINES {
-        return Err(vec![invalid(
-            field,
-            "out_of_range",
-            format!("has at most {MAX_LINES} lines"),
-        )]);
+        return Err(vec![too_many(field, items.len(), MAX_LINES, "lines")]);
     }
     if items.is_empty() {
         return Ok(Value::Null);
@@ -396,6 +502,15 @@ pub fn check_lines(
     } else {
         Err(issues)
     }
+}
+
+/// A list longer than its field takes.
+fn too_many(field: &FieldSpec, len: usize, max: usize, what: &str) -> FieldIssue {
+    invalid(
+        field,
+        "too_many",
+        format!("must hold at most {max} {what} (it holds {len})"),
+    )
 }
 
 fn invalid(field: &FieldSpec, code: &str, message: impl Into<String>) -> FieldIssue {
@@ -485,6 +600,9 @@ pub fn check_value(field: &FieldSpec, value: &Value) -> Result<Value, FieldIssue
             let items = value
                 .as_array()
                 .ok_or_else(|| invalid(field, "invalid_type", "must be a list of strings"))?;
+            if items.len() > values::MAX_TAGS {
+                return Err(too_many(field, items.len(), values::MAX_TAGS, "tags"));
+            }
             let texts: Vec<String> = items
                 .iter()
                 .map(|item| item.as_str().map(str::to_owned))
@@ -492,15 +610,52 @@ pub fn check_value(field: &FieldSpec, value: &Value) -> Result<Value, FieldIssue
                 .ok_or_else(|| invalid(field, "invalid_type", "must be a list of strings"))?;
             Value::from(values::tags(&texts).map_err(bad)?)
         }
+        FieldKind::Phone => {
+            // Kept as written; its E.164 form is Rapport's (`<field>_e164`).
+            let text = text_of(field, value)?;
+            optional_text(text, crate::values::Phone::MAX_LEN)?.map_or(Value::Null, Value::from)
+        }
+        FieldKind::Address => {
+            let lines = value.as_object().ok_or_else(|| {
+                invalid(field, "invalid_type", "must be an object of address lines")
+            })?;
+            let mut checked = Map::new();
+            for (line, text) in lines {
+                let at = format!("{}.{line}", field.name);
+                if !crate::kit::ADDRESS_LINES.contains(&line.as_str()) {
+                    return Err(FieldIssue::new(
+                        at,
+                        "unknown_field",
+                        format!(
+                            "is not a line of an address; the lines are {}",
+                            crate::kit::ADDRESS_LINES.join(", ")
+                        ),
+                    ));
+                }
+                let stored = match text {
+                    Value::Null => Value::Null,
+                    Value::String(text) if line == "country" && !text.trim().is_empty() => {
+                        Value::from(
+                            values::country(text)
+                                .map_err(|m| FieldIssue::new(at, "invalid_value", m))?,
+                        )
+                    }
+                    Value::String(text) => values::text(text, 200)
+                        .map_err(|m| FieldIssue::new(at.clone(), "invalid_value", m))?
+                        .map_or(Value::Null, Value::from),
+                    _ => return Err(FieldIssue::new(at, "invalid_type", "must be a string")),
+                };
+                checked.insert(line.clone(), stored);
+            }
+            Value::Object(checked)
+        }
         FieldKind::Id
         | FieldKind::Version
         | FieldKind::Email
         | FieldKind::Emails
-        | FieldKind::Phone
         | FieldKind::Phones
         | FieldKind::Locale
         | FieldKind::TimeZone
-        | FieldKind::Address
         | FieldKind::Consent
         | FieldKind::Lines(_) => {
             return Err(invalid(
@@ -519,11 +674,9 @@ pub fn engine_kind(kind: FieldKind) -> bool {
         kind,
         FieldKind::Email
             | FieldKind::Emails
-            | FieldKind::Phone
             | FieldKind::Phones
             | FieldKind::Locale
             | FieldKind::TimeZone
-            | FieldKind::Address
             | FieldKind::Consent
     )
 }
@@ -540,29 +693,37 @@ pub fn catalog(spec: &ObjectSpec) -> Vec<FieldInfo> {
     let mut fields: Vec<FieldInfo> = spec
         .fields
         .iter()
-        .filter_map(|field| {
-            let kind = match field.kind {
-                FieldKind::Id | FieldKind::Reference(_) => query::FieldKind::Uuid,
-                FieldKind::Text { .. }
-                | FieldKind::Url
-                | FieldKind::Domain
-                | FieldKind::Currency
-                | FieldKind::Country => query::FieldKind::Text,
-                FieldKind::Enum(options) => query::FieldKind::Enum(options),
-                FieldKind::Integer { .. } | FieldKind::Money => query::FieldKind::Integer,
-                FieldKind::Boolean => query::FieldKind::Boolean,
-                FieldKind::Date => query::FieldKind::Date,
-                FieldKind::Timestamp => query::FieldKind::Timestamp,
-                FieldKind::Tags => query::FieldKind::Tags,
-                _ => return None,
-            };
-            Some(FieldInfo {
-                name: name(&field.name),
-                kind,
-                sortable: field.sortable,
+        .filter(|field| field.kind == FieldKind::Address)
+        .flat_map(|field| {
+            field.columns().into_iter().map(|line| FieldInfo {
+                name: Box::leak(line.into_boxed_str()),
+                kind: query::FieldKind::Text,
+                sortable: false,
             })
         })
         .collect();
+    fields.extend(spec.fields.iter().filter_map(|field| {
+        let kind = match field.kind {
+            FieldKind::Id | FieldKind::Reference(_) => query::FieldKind::Uuid,
+            FieldKind::Text { .. }
+            | FieldKind::Url
+            | FieldKind::Domain
+            | FieldKind::Currency
+            | FieldKind::Country => query::FieldKind::Text,
+            FieldKind::Enum(options) => query::FieldKind::Enum(options),
+            FieldKind::Integer { .. } | FieldKind::Money => query::FieldKind::Integer,
+            FieldKind::Boolean => query::FieldKind::Boolean,
+            FieldKind::Date => query::FieldKind::Date,
+            FieldKind::Timestamp => query::FieldKind::Timestamp,
+            FieldKind::Tags => query::FieldKind::Tags,
+            _ => return None,
+        };
+        Some(FieldInfo {
+            name: name(&field.name),
+            kind,
+            sortable: field.sortable,
+        })
+    }));
     fields.push(FieldInfo {
         name: "created_by",
         kind: query::FieldKind::Uuid,
@@ -677,7 +838,7 @@ mod tests {
         assert_eq!(patch.values["contact_email"], json!("a@b.example"));
         let too_many = vec![json!({"sku": "A", "quantity": 1}); crate::kit::MAX_LINES + 1];
         let refused = check_input(order, &body(json!({ "lines": too_many }))).unwrap_err();
-        assert_eq!(refused[0].code, "out_of_range");
+        assert_eq!(refused[0].code, "too_many");
     }
 
     #[test]

@@ -307,7 +307,6 @@ fn convert(run: &ImportRun, record: &csv::StringRecord) -> Result<bool, Vec<Fiel
     let ctx = &run.claimed.ctx;
     let written = match run.claimed.job.object {
         ObjectType::Contact => run.to_write(&ContactResource, ctx, record).map(|_| ()),
-        ObjectType::Company => run.to_write(&CompanyResource, ctx, record).map(|_| ()),
         other => match crate::objects::resource(other) {
             Some(r) => run.to_write(r, ctx, record).map(|_| ()),
             None => return Ok(false),

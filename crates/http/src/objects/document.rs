@@ -83,6 +83,16 @@ fn kind_schema(field: &FieldSpec) -> Value {
         FieldKind::Timestamp => json!({"type": "string", "format": "date-time"}),
         FieldKind::Reference(_) | FieldKind::Id => json!({"type": "string", "format": "uuid"}),
         FieldKind::Tags => json!({"type": "array", "items": {"type": "string"}, "maxItems": 50}),
+        FieldKind::Phone => json!({"type": "string", "maxLength": 64}),
+        FieldKind::Address => {
+            let line = json!({"type": ["string", "null"], "maxLength": 200});
+            json!({"type": "object", "additionalProperties": false,
+                "description": "A merge patch changes the lines it names; null clears a line, or the whole address.",
+                "properties": {
+                "street": line, "city": line, "region": line, "postal_code": line,
+                "country": {"type": ["string", "null"], "pattern": "^[A-Za-z]{2}$", "example": "CN"},
+            }})
+        }
         FieldKind::Lines(line_fields) => {
             let mut properties = Map::new();
             // A field Rapport sets that is also another name of a reference (a line's `sku`)
@@ -228,7 +238,7 @@ fn body_schema(spec: &ObjectSpec) -> Value {
     let mut properties = Map::new();
     properties.insert("id".into(), json!({"type": "string", "format": "uuid"}));
     let mut required = vec!["id".to_owned()];
-    for field in writable(spec) {
+    for field in rapport_domain::kit::record::stored(spec) {
         let schema = match field.kind {
             FieldKind::Tags => value_schema(field),
             _ if field.required || field.default.is_some() || field.computed => value_schema(field),
@@ -578,6 +588,64 @@ fn add_object(document: &mut OpenApi, spec: &'static ObjectSpec) {
         ),
     ];
     paths.extend(under);
+    if spec.capabilities.merge {
+        let reasons: Vec<String> = spec
+            .fields
+            .iter()
+            .filter(|f| f.matching)
+            .map(|f| format!("same_{}", f.name))
+            .collect();
+        let matching: Vec<String> = spec
+            .fields
+            .iter()
+            .filter(|f| f.matching)
+            .map(|f| f.name.to_string())
+            .collect();
+        let components = document.components.get_or_insert_with(Default::default);
+        for (key, schema) in [
+            (
+                format!("{name}Duplicates"),
+                json!({"type": "object", "description": "Likely duplicates (all of them: `next_cursor` is always null).",
+                    "required": ["data", "next_cursor"], "properties": {
+                    "data": {"type": "array", "items": {"type": "object", "required": ["reasons", "record"], "properties": {
+                        "reasons": {"type": "array", "items": {"type": "string", "enum": reasons}},
+                        "record": schema_ref(&body),
+                    }}},
+                    "next_cursor": {"type": "null"},
+                }}),
+            ),
+            (
+                format!("{name}Merge"),
+                json!({"type": "object", "description": "What a merge did (or, with `dry_run`, would do).",
+                    "required": ["merged", "merged_ids", "changes", "dry_run"], "properties": {
+                    "merged": schema_ref(&body),
+                    "merged_ids": {"type": "array", "items": {"type": "string", "format": "uuid"}},
+                    "changes": {"type": "object", "description": "The primary's changed fields.", "additionalProperties": schema_ref("ChangeBody")},
+                    "dry_run": {"type": "boolean"},
+                }}),
+            ),
+        ] {
+            if let Ok(schema) = serde_json::from_value(schema) {
+                components.schemas.insert(key, schema);
+            }
+        }
+        paths.push((
+            format!("/v1/{many}/{{id}}/duplicates"),
+            json!({"get": tag(format!("Likely duplicates of a {one}"), format!("{one}_duplicates"), json!({
+                "description": format!("Live {many} sharing a value with this one: {} (text ignoring case, a phone in E.164), with the reasons.", listing(&matching)),
+                "parameters": [id_param.clone()],
+                "responses": {"200": ok("Likely duplicates.", schema_ref(&format!("{name}Duplicates"))), "404": response_ref("NotFound")},
+            }))}),
+        ));
+        paths.push((
+            format!("/v1/{many}/merge"),
+            json!({"post": tag(format!("Merge duplicate {many} into one"), format!("merge_{many}"), json!({
+                "description": "The primary's values win where present, empty ones are filled from the duplicates in order (an amount with its currency), tags and custom values unite, every record that named a duplicate names the primary, the duplicates are deleted with `merged_into`, and one `merged` event records it.",
+                "requestBody": json_body(schema_ref("MergeRequest")),
+                "responses": {"200": ok(&format!("The merged {one}."), schema_ref(&format!("{name}Merge"))), "404": response_ref("NotFound")},
+            }))}),
+        ));
+    }
     if spec.capabilities.export {
         paths.push((
             format!("/v1/{many}/export"),

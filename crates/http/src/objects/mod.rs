@@ -23,7 +23,7 @@ use crate::extract::Json;
 use crate::list::parse_list;
 use crate::record::{IfMatch, ok_record};
 use crate::routes::exports;
-use crate::routes::records::{EventBody, HistoryList, SearchRequest};
+use crate::routes::records::{EventBody, HistoryList, MergeRequest, SearchRequest, changes_body};
 use crate::routes::writes::{self, BatchDeleteRequest, BatchUpsertRequest, Resource};
 use crate::state::AppState;
 
@@ -161,6 +161,58 @@ async fn list(
     let request = list::request(r.0, req.query_string())?;
     let page = r.list(state.store.as_ref(), &ctx, &request).await?;
     Ok(HttpResponse::Ok().json(RecordList::from(page)))
+}
+
+/// A likely duplicate and why (`same_<field>`).
+#[derive(Debug, Serialize)]
+struct DuplicateBody {
+    reasons: Vec<String>,
+    record: RecordBody,
+}
+
+async fn duplicates(
+    r: &'static EngineResource,
+    auth: Auth,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let ctx = allowed(auth, r, Action::Read)?;
+    let found = state.store.records().duplicates(&ctx, r.0, *id).await?;
+    let data: Vec<DuplicateBody> = found
+        .into_iter()
+        .map(|(record, reasons)| DuplicateBody {
+            reasons,
+            record: RecordBody::from(record),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({"data": data, "next_cursor": null})))
+}
+
+async fn merge(
+    r: &'static EngineResource,
+    auth: Auth,
+    state: web::Data<AppState>,
+    body: Json<MergeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let ctx = allowed(auth, r, Action::Update)?;
+    check(&ctx, Action::Delete, r.object())?;
+    let outcome = state
+        .store
+        .records()
+        .merge(
+            &ctx,
+            r.0,
+            body.primary_id,
+            &body.duplicate_ids,
+            body.dry_run,
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "merged": RecordBody::from(outcome.merged),
+        "merged_ids": outcome.merged_ids,
+        "changes": changes_body(outcome.changes),
+        "dry_run": outcome.dry_run,
+    })))
 }
 
 /// The records listed under another record (`GET /v1/contacts/{id}/orders`): the parent
@@ -369,6 +421,17 @@ pub fn configure(config: &mut web::ServiceConfig) {
                     .route(web::put().to(move |a, s, e, b| put_external(r, a, s, e, b))),
             )
             .configure(|config| {
+                if r.0.capabilities.merge {
+                    config
+                        .service(
+                            web::resource(format!("{base}/merge"))
+                                .route(web::post().to(move |a, s, b| merge(r, a, s, b))),
+                        )
+                        .service(
+                            web::resource(format!("{base}/{{id}}/duplicates"))
+                                .route(web::get().to(move |a, s, i| duplicates(r, a, s, i))),
+                        );
+                }
                 if r.0.capabilities.export {
                     config.service(
                         web::resource(format!("{base}/export"))

@@ -12,7 +12,6 @@ use utoipa::openapi::{Content, Ref, RefOr};
 /// Per input schema: the fields a create needs, and groups of which it needs one. Each of
 /// these fields is also never null, in a patch too: they cannot be cleared.
 const CREATE_RULES: &[(&str, &[&str], &[&str])] = &[
-    ("CompanyInput", &["name"], &[]),
     ("ContactInput", &[], &["first_name", "last_name", "email"]),
     ("WebhookInput", &["url", "events"], &[]),
 ];
@@ -175,8 +174,8 @@ mod tests {
             "#/components/schemas/CompanyInput"
         );
         assert_eq!(
-            body("/v1/companies/external/{external_id}", "put"),
-            "#/components/schemas/CompanyInput"
+            body("/v1/contacts/external/{external_id}", "put"),
+            "#/components/schemas/ContactInput"
         );
         // An engine object's upsert merges into the record it finds, like a patch.
         assert_eq!(

@@ -17,7 +17,6 @@ use crate::auth::{Auth, check};
 use crate::error::{ApiError, FieldError};
 use crate::extract::Query;
 use crate::objects::RecordBody;
-use crate::routes::companies::CompanyBody;
 use crate::routes::contacts::ContactBody;
 use crate::routes::records::ChangeBody;
 use crate::state::AppState;
@@ -246,13 +245,6 @@ async fn records_of(
             .await?
             .into_iter()
             .map(|r| shown(r.id, r.deleted_at.is_some(), ContactBody::from(r)))
-            .collect(),
-        ObjectType::Company => store
-            .companies()
-            .get_many(ctx, ids)
-            .await?
-            .into_iter()
-            .map(|r| shown(r.id, r.deleted_at.is_some(), CompanyBody::from(r)))
             .collect(),
         other => match crate::objects::resource(other) {
             Some(resource) => store

@@ -369,7 +369,14 @@ async fn company_contacts(
         rapport_domain::Action::Read,
         rapport_domain::ObjectType::Company,
     )?;
-    state.store.companies().get(&auth.ctx, *id).await?;
+    if !state
+        .store
+        .records()
+        .is_live(&auth.ctx, rapport_domain::ObjectType::Company, *id)
+        .await?
+    {
+        return Err(rapport_domain::StoreError::NotFound.into());
+    }
     let page = state
         .store
         .contacts()

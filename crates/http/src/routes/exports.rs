@@ -18,13 +18,12 @@ use crate::error::ApiError;
 use crate::formula;
 use crate::import::definitions;
 use crate::list::{ListQuery, parse_list};
-use crate::routes::companies::{CompanyListParams, CompanyResource};
 use crate::routes::contacts::{ContactListParams, ContactResource};
 use crate::routes::writes::Resource;
 use crate::state::AppState;
 
 pub fn configure(config: &mut ServiceConfig) {
-    config.service(export_contacts).service(export_companies);
+    config.service(export_contacts);
 }
 
 /// Records read from the database per page of an export.
@@ -269,17 +268,6 @@ export_route!(
     "contacts",
     "Export contacts",
     |query| crate::routes::contacts::list_request(&query, None)
-);
-export_route!(
-    export_companies,
-    CompanyResource,
-    Company,
-    CompanyListParams,
-    "/companies/export",
-    "export_companies",
-    "companies",
-    "Export companies",
-    |query| crate::routes::companies::list_request(&query)
 );
 #[cfg(test)]
 mod tests {

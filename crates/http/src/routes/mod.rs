@@ -8,7 +8,6 @@ pub mod api_keys;
 pub mod audit_log;
 pub mod auth;
 pub mod changes;
-pub mod companies;
 pub mod contacts;
 pub mod custom_fields;
 pub mod docs;
@@ -40,7 +39,6 @@ pub fn configure(config: &mut ServiceConfig) {
                 .configure(audit_log::configure)
                 .configure(custom_fields::configure)
                 .configure(exports::configure)
-                .configure(companies::configure)
                 .configure(contacts::configure)
                 .configure(changes::configure)
                 .configure(webhooks::configure)

@@ -117,6 +117,17 @@ pub(crate) mod sqlite {
         crate::engine::sqlite::fetch_records(executor, layout, &mut qb).await
     }
 
+    /// Every live record whose `column` is one of `keys` (a key that is not unique).
+    pub(crate) async fn find_all_keyed(
+        conn: &mut SqliteConnection,
+        org_id: Uuid,
+        layout: &Layout,
+        column: &str,
+        keys: Keys,
+    ) -> Result<Vec<Record>, DbError> {
+        find_keyed(conn, org_id, layout, column, true, keys, true).await
+    }
+
     /// Which record holds each of `values` in the text `column`.
     pub(crate) async fn key_holders(
         conn: &mut SqliteConnection,
@@ -287,6 +298,7 @@ pub(crate) mod postgres {
         column: &str,
         live_only: bool,
         keys: Keys,
+        limit_one: bool,
     ) {
         qb.push("unnest(");
         match keys {
@@ -298,7 +310,10 @@ pub(crate) mod postgres {
         if live_only {
             qb.push(" and t.deleted_at is null");
         }
-        qb.push(" and t.").push(column).push(" = k.v limit 1");
+        qb.push(" and t.").push(column).push(" = k.v");
+        if limit_one {
+            qb.push(" limit 1");
+        }
     }
 
     /// The records whose `column` is one of `keys` (live ones only, or deleted ones too),
@@ -323,9 +338,35 @@ pub(crate) mod postgres {
             column,
             live_only,
             keys,
+            true,
         );
         qb.push(if lock { " for update) t" } else { ") t" });
         crate::engine::postgres::fetch_records(executor, layout, &mut qb).await
+    }
+
+    /// Every live record whose `column` is one of `keys` (a key that is not unique), locked.
+    pub(crate) async fn find_all_keyed(
+        conn: &mut PgConnection,
+        org_id: Uuid,
+        layout: &Layout,
+        column: &str,
+        keys: Keys,
+    ) -> Result<Vec<Record>, DbError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new("select t.* from ");
+        push_probe(
+            &mut qb,
+            layout.select_where,
+            org_id,
+            column,
+            true,
+            keys,
+            false,
+        );
+        qb.push(" for update) t");
+        crate::engine::postgres::fetch_records(&mut *conn, layout, &mut qb).await
     }
 
     /// Which record holds each of `values` in the text `column`.
@@ -349,6 +390,7 @@ pub(crate) mod postgres {
             column,
             live_only,
             Keys::texts(values),
+            true,
         );
         qb.push(") h");
         Ok(qb.build_query_as().fetch_all(&mut *conn).await?)

@@ -29,7 +29,9 @@ pub(crate) struct Layout {
     /// The fields unique among live records, with their columns.
     pub unique: Vec<(&'static str, &'static str)>,
     /// The natural keys besides `id` and `external_id`, with the unique field each names.
-    pub keys: Vec<(IdProperty, &'static str)>,
+    /// The natural keys besides `id` and `external_id`: the field each names, its column, and
+    /// whether the field is unique (else a key finds a record while one live record has it).
+    pub keys: Vec<(IdProperty, &'static str, bool)>,
     /// `select <columns> from <table> t where t.org_id = ` — the caller adds the rest.
     pub select: &'static str,
     /// `select <columns> from <table> t where ` — for lookups whose branches each name the
@@ -48,7 +50,7 @@ pub(crate) struct Layout {
 
 static LAYOUTS: LazyLock<HashMap<ObjectType, &'static Layout>> = LazyLock::new(|| {
     rapport_domain::objects::engine_objects()
-        .map(|spec| (spec.object, &*Box::leak(Box::new(Layout::new(spec, true)))))
+        .map(|spec| (spec.object, &*Box::leak(Box::new(Layout::new(spec)))))
         .collect()
 });
 
@@ -65,14 +67,16 @@ pub(crate) fn storage_spec(object: ObjectType) -> Option<&'static Spec> {
 fn hand_written(object: ObjectType) -> Option<&'static Spec> {
     match object {
         ObjectType::Contact => Some(&crate::contacts::CONTACTS),
-        ObjectType::Company => Some(&crate::companies::COMPANIES),
         _ => None,
     }
 }
 
-/// The relations filters may follow: each reference, named without its `_id`
-/// (`contact.email` for `contact_id`), to the object it names — one step, so a related
-/// engine object's own relations are not built (nor are layouts built while they are).
+fn hand_written_catalog(object: ObjectType) -> Option<&'static [rapport_domain::query::FieldInfo]> {
+    hand_written(object).map(|spec| spec.catalog_fields)
+}
+
+/// The relations filters may follow: each reference, named for its role (`contact.email`
+/// for `contact_id`), to the object it names, found when a filter follows it.
 fn relations(
     fields: &[(&'static FieldSpec, &'static str)],
 ) -> (Vec<RelationSpec>, Vec<RelationInfo>) {
@@ -82,21 +86,27 @@ fn relations(
         let FieldKind::Reference(target) = field.kind else {
             continue;
         };
-        let Some(related) = hand_written(target).or_else(|| {
+        // The related object's filterable fields (its own relations are not followed).
+        let Some(catalog) = hand_written_catalog(target).or_else(|| {
             let spec = rapport_domain::objects::spec(target).filter(|spec| spec.engine)?;
-            Some(&Box::leak(Box::new(Layout::new(spec, false))).storage)
+            Some(&*Box::leak(record::catalog(spec).into_boxed_slice()))
         }) else {
             continue;
         };
-        let name: &'static str = field.name.strip_suffix("_id").unwrap_or(&field.name);
+        // Named for the role: `contact_id` → `contact`, `parent_company_id` → `parent`.
+        let base: &'static str = field.name.strip_suffix("_id").unwrap_or(&field.name);
+        let name = base
+            .strip_suffix(target.as_str())
+            .and_then(|role| role.strip_suffix('_'))
+            .unwrap_or(base);
         specs.push(RelationSpec {
             name,
-            spec: related,
+            object: target,
             foreign_key: column,
         });
         infos.push(RelationInfo {
             name,
-            fields: related.catalog_fields,
+            fields: catalog,
         });
     }
     (specs, infos)
@@ -114,11 +124,22 @@ fn leak(text: String) -> &'static str {
     Box::leak(text.into_boxed_str())
 }
 
+/// The columns a field is stored in: its own, or one per line of an address
+/// (`address_street`…).
+fn columns_of(field: &FieldSpec, column: &'static str) -> Vec<&'static str> {
+    match field.kind {
+        FieldKind::Address => rapport_domain::kit::ADDRESS_LINES
+            .iter()
+            .map(|line| leak(format!("{column}_{line}")))
+            .collect(),
+        _ => vec![column],
+    }
+}
+
 impl Layout {
-    /// The layout of an object; `with_relations` builds the relations its filters follow.
-    pub(crate) fn new(spec: &'static ObjectSpec, with_relations: bool) -> Layout {
+    pub(crate) fn new(spec: &'static ObjectSpec) -> Layout {
         let table: &'static str = spec.table.as_ref();
-        let fields: Vec<(&'static FieldSpec, &'static str)> = record::writable(spec)
+        let fields: Vec<(&'static FieldSpec, &'static str)> = record::stored(spec)
             .map(|field| (field, field.name.as_ref()))
             .collect();
         let sorted: Vec<(&'static str, &'static str)> = fields
@@ -127,20 +148,28 @@ impl Layout {
             .map(|(field, column)| (field.name.as_ref(), leak(format!("{column}_sort"))))
             .collect();
         let mut columns: Vec<(&'static str, &'static str)> = vec![("id", "id")];
-        columns.extend(fields.iter().map(|(field, column)| {
+        for (field, column) in &fields {
+            if field.kind == FieldKind::Address {
+                let lines = field.columns().into_iter().map(leak);
+                columns.extend(lines.zip(columns_of(field, column)));
+                continue;
+            }
             let sort = sorted.iter().find(|(name, _)| *name == field.name);
-            (field.name.as_ref(), sort.map_or(*column, |(_, sort)| *sort))
-        }));
+            columns.push((field.name.as_ref(), sort.map_or(*column, |(_, sort)| *sort)));
+        }
         columns.extend(
             ["created_at", "updated_at", "created_by"]
                 .iter()
                 .map(|c| (*c, *c)),
         );
-        let field_columns: Vec<&str> = fields.iter().map(|(_, c)| *c).collect();
+        let field_columns: Vec<&str> = fields
+            .iter()
+            .flat_map(|(field, column)| columns_of(field, column))
+            .collect();
         let sort_columns: Vec<&str> = sorted.iter().map(|(_, c)| *c).collect();
         let select_where = format!(
             "select t.id, t.org_id, {}t.custom, t.version, t.created_at, t.updated_at, \
-             t.created_by, t.deleted_at from {table} t where ",
+             t.created_by, t.deleted_at, t.merged_into from {table} t where ",
             field_columns
                 .iter()
                 .map(|c| format!("t.{c}, "))
@@ -149,30 +178,31 @@ impl Layout {
         let select = format!("{select_where}t.org_id = ");
         let unique: Vec<(&'static str, &'static str)> = fields
             .iter()
-            .filter(|(field, _)| field.unique)
+            .filter(|(field, _)| field.unique && !field.read_only)
             .map(|(field, column)| (field.name.as_ref(), *column))
             .collect();
-        // Every natural key but id and external id names a unique field of its name.
-        let keys: Vec<(IdProperty, &'static str)> = spec
+        // Every natural key but id and external id names a field of its name: a unique one,
+        // or one that finds a record while only one live record has the value.
+        let keys: Vec<(IdProperty, &'static str, bool)> = spec
             .natural_keys
             .iter()
             .filter(|key| !matches!(key, IdProperty::Id | IdProperty::ExternalId))
             .filter_map(|key| {
-                let found = unique.iter().find(|(name, _)| *name == key.as_str());
+                let found = fields.iter().find(|(field, _)| field.name == key.as_str());
                 debug_assert!(
                     found.is_some(),
-                    "{}: {} is no unique field",
+                    "{}: {} is no field",
                     spec.object,
                     key.as_str()
                 );
-                found.map(|(_, column)| (*key, *column))
+                found.map(|(field, column)| (*key, *column, field.unique))
             })
             .collect();
         let mut storage_keys = vec![
             (IdProperty::Id, "id", false),
             (IdProperty::ExternalId, "external_id", false),
         ];
-        storage_keys.extend(keys.iter().map(|(key, column)| (*key, *column, false)));
+        storage_keys.extend(keys.iter().map(|(key, column, _)| (*key, *column, false)));
         let written: Vec<&str> = field_columns
             .iter()
             .chain(&sort_columns)
@@ -197,7 +227,10 @@ impl Layout {
         // PostgreSQL binds one array per column: each written column's array type.
         let arrays: Vec<&str> = fields
             .iter()
-            .map(|(field, _)| pg_array(field.kind))
+            .flat_map(|(field, column)| {
+                let kind = pg_array(field.kind);
+                columns_of(field, column).into_iter().map(move |_| kind)
+            })
             .chain(sort_columns.iter().map(|_| "text[]"))
             .chain(["jsonb[]", "text[]"])
             .collect();
@@ -230,11 +263,7 @@ impl Layout {
             "update {table} set deleted_at = null, version = version + 1, updated_at = $3 \
              where org_id = $1 and id = $2"
         );
-        let (relation_specs, relation_infos) = if with_relations {
-            relations(&fields)
-        } else {
-            (Vec::new(), Vec::new())
-        };
+        let (relation_specs, relation_infos) = relations(&fields);
         let storage = Spec {
             object: spec.object,
             table,
@@ -264,11 +293,22 @@ impl Layout {
 
     /// The values to bind for a record's fields and sort columns, in `insert`/`update` order.
     pub(crate) fn bound(&self, values: &serde_json::Map<String, Value>) -> Vec<Bound> {
-        let mut bound: Vec<Bound> = self
-            .fields
-            .iter()
-            .map(|(field, _)| Bound::of(field.kind, values.get(field.name.as_ref())))
-            .collect();
+        let mut bound: Vec<Bound> = Vec::new();
+        for (field, _) in &self.fields {
+            let value = values.get(field.name.as_ref());
+            if field.kind == FieldKind::Address {
+                bound.extend(rapport_domain::kit::ADDRESS_LINES.iter().map(|line| {
+                    Bound::Text(
+                        value
+                            .and_then(|v| v.get(*line))
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
+                    )
+                }));
+            } else {
+                bound.push(Bound::of(field.kind, value));
+            }
+        }
         bound.extend(self.sorted.iter().map(|(name, _)| {
             Bound::Text(
                 values

@@ -29,6 +29,7 @@ use crate::records::{Plan, cursor, deleted_changes};
 
 pub(crate) mod chunk;
 mod layout;
+pub(crate) mod merge;
 pub(crate) mod resolve;
 pub(crate) mod write;
 
@@ -69,6 +70,16 @@ per_backend! {
         let mut values = serde_json::Map::new();
         for (field, column) in &layout.fields {
             let value = match field.kind {
+                FieldKind::Address => {
+                    let mut lines = serde_json::Map::new();
+                    for line in rapport_domain::kit::ADDRESS_LINES {
+                        let text: Option<String> = row.try_get(format!("{column}_{line}").as_str())?;
+                        if let Some(text) = text {
+                            lines.insert((*line).to_owned(), Value::from(text));
+                        }
+                    }
+                    (!lines.is_empty()).then_some(Value::Object(lines))
+                }
                 FieldKind::Integer { .. } | FieldKind::Money => {
                     row.try_get::<Option<i64>, _>(*column)?.map(Value::from)
                 }
@@ -103,6 +114,7 @@ per_backend! {
             updated_at: row.try_get("updated_at")?,
             created_by: row.try_get("created_by")?,
             deleted_at: row.try_get("deleted_at")?,
+            merged_into: row.try_get("merged_into")?,
         })
     }
 
@@ -144,6 +156,12 @@ per_backend! {
         let Some(current) = load_records(&mut *conn, ctx, layout, &[id], false).await?.pop() else {
             return Err(StoreError::NotFound.into());
         };
+        if !sql::is_visible(&mut *conn, ctx, &layout.storage, id).await? {
+            return Err(StoreError::NotFound.into());
+        }
+        if let Some(into) = current.merged_into {
+            return Err(StoreError::Merged { into }.into());
+        }
         if current.deleted_at.is_none() {
             return Ok(current);
         }
@@ -163,7 +181,7 @@ per_backend! {
         let changes = deleted_changes(current.deleted_at, None);
         let event = NewEvent { object: layout.spec.object, id, action: EventAction::Restored, changes: &changes, merged_ids: &[] };
         sql::append_events(&mut *conn, ctx, &[event], at).await?;
-        sql::after(&mut *conn, ctx, layout.spec.object, &[&current.values]).await?;
+        sql::after(&mut *conn, ctx, layout.spec.object, &[(id, None, Some(&current.values))], at).await?;
         load_records(&mut *conn, ctx, layout, &[id], false).await?.pop().ok_or_else(|| StoreError::NotFound.into())
     }
 
@@ -178,10 +196,11 @@ per_backend! {
         let plan = crate::records::plan(spec, request, &definitions)?;
         let base = |qb: &mut sql::Builder| {
             qb.push_bind(ctx.org_id).push(if request.deleted {
-                " and t.deleted_at is not null"
+                " and t.deleted_at is not null and t.merged_into is null"
             } else {
                 " and t.deleted_at is null"
             });
+            sql::push_visibility(qb, ctx, spec.object);
             if let Some(filter) = &plan.filter {
                 qb.push(" and ");
                 sql::push_filter(qb, ctx, filter, spec, "t", false);
@@ -242,9 +261,44 @@ impl RecordStore for SqlStore {
             layout,
             &rows,
             all_or_none,
-            at
+            at,
+            &[]
         )
         .await?)
+    }
+
+    async fn duplicates(
+        &self,
+        ctx: &AuthContext,
+        spec: &'static ObjectSpec,
+        id: Uuid,
+    ) -> Result<Vec<(Record, Vec<String>)>, StoreError> {
+        let layout = layout(spec)?;
+        on_db!(&self.db, read, |pool, sql| sql::duplicate_records(
+            pool, ctx, layout, id
+        )
+        .await)
+    }
+
+    async fn merge(
+        &self,
+        ctx: &AuthContext,
+        spec: &'static ObjectSpec,
+        primary: Uuid,
+        duplicates: &[Uuid],
+        dry_run: bool,
+    ) -> Result<rapport_domain::record::MergeOutcome<Record>, StoreError> {
+        let layout = layout(spec)?;
+        let at = crate::rows::now();
+        on_db!(&self.db, write, |pool, sql| {
+            let mut tx = pool.begin().await?;
+            let (outcome, commit) =
+                sql::merge_records(&mut tx, ctx, layout, primary, duplicates, dry_run, at).await?;
+            if commit {
+                tx.commit().await?;
+            }
+            Ok(outcome)
+        })
     }
 
     async fn delete_many(
@@ -268,9 +322,9 @@ impl RecordStore for SqlStore {
                     .filter_map(|o| o.result.as_ref().ok().map(|(_, id)| *id))
                     .collect();
                 let gone = sql::load_records(&mut *tx, ctx, layout, &deleted, false).await?;
-                let touched: Vec<&serde_json::Map<String, Value>> =
-                    gone.iter().map(|r| &r.values).collect();
-                sql::after(&mut tx, ctx, spec.object, &touched).await?;
+                let touched: Vec<crate::rules::Touched<'_>> =
+                    gone.iter().map(|r| (r.id, Some(&r.values), None)).collect();
+                sql::after(&mut tx, ctx, spec.object, &touched, at).await?;
                 tx.commit().await?;
             }
             Ok(written.outcomes)
@@ -284,13 +338,18 @@ impl RecordStore for SqlStore {
         id: Uuid,
     ) -> Result<Record, StoreError> {
         let layout = layout(spec)?;
+        let everyone = ctx.record_filter(spec.object) == rapport_domain::RecordFilter::All;
         on_db!(&self.db, read, |pool, sql| {
-            match sql::load_records(pool, ctx, layout, &[id], true)
+            let found = sql::load_records(pool, ctx, layout, &[id], true)
                 .await?
-                .pop()
-            {
-                Some(record) => Ok(record),
-                None => Err(StoreError::NotFound.into()),
+                .pop();
+            match found {
+                Some(record)
+                    if everyone || sql::is_visible(pool, ctx, &layout.storage, id).await? =>
+                {
+                    Ok(record)
+                }
+                _ => Err(sql::missing(pool, ctx, &layout.storage, id).await?.into()),
             }
         })
     }

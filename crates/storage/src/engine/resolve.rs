@@ -26,9 +26,14 @@ pub(crate) struct Found {
     texts: HashMap<(ObjectType, String, String), Uuid>,
 }
 
+/// The references to objects with records (an owner, a user, is checked as an owner).
 fn references(fields: &[FieldSpec]) -> impl Iterator<Item = (&FieldSpec, ObjectType)> {
     fields.iter().filter_map(|field| match field.kind {
-        FieldKind::Reference(target) if !field.read_only => Some((field, target)),
+        FieldKind::Reference(target)
+            if !field.read_only && super::storage_spec(target).is_some() =>
+        {
+            Some((field, target))
+        }
         _ => None,
     })
 }

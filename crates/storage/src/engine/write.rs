@@ -70,24 +70,49 @@ fn target_key(target: &RowTarget) -> Option<String> {
     }
 }
 
-/// The record a row's target finds among `existing`, or why it finds none.
+/// The records a batch's targets found, and which of them the caller may see.
+struct Existing<'a> {
+    by_id: HashMap<Uuid, &'a Record>,
+    by_external: HashMap<&'a str, &'a Record>,
+    /// The live records with each natural key's value.
+    by_key: HashMap<(IdProperty, &'a str), Vec<&'a Record>>,
+    visible: crate::records::Visible,
+}
+
+/// A natural key's value in its stored form (a domain in lower case), to find records by.
+fn key_value(layout: &Layout, property: IdProperty, value: &str) -> String {
+    layout
+        .spec
+        .field(property.as_str())
+        .and_then(|field| record::check_value(field, &Value::from(value)).ok())
+        .and_then(|stored| stored.as_str().map(str::to_owned))
+        .unwrap_or_else(|| value.to_owned())
+}
+
+/// The record a row's target finds, or why it finds none. A record the caller may not see is
+/// answered as one that does not exist (or, for a key that must stay unique, as a conflict
+/// that names nothing); a merged one names the record it was merged into.
 fn find<'a>(
     layout: &Layout,
     target: &RowTarget,
-    by_id: &HashMap<Uuid, &'a Record>,
-    by_external: &HashMap<&str, &'a Record>,
-    by_key: &HashMap<(IdProperty, &str), &'a Record>,
+    existing: &Existing<'a>,
 ) -> Result<Option<&'a Record>, StoreError> {
+    let seen = |record: &Record| existing.visible.contains(&record.id);
+    let gone = |record: &Record| match record.merged_into {
+        Some(into) if seen(record) => StoreError::Merged { into },
+        _ => StoreError::NotFound,
+    };
     let live = |record: Option<&'a Record>| match record {
-        Some(record) if record.deleted_at.is_none() => Ok(Some(record)),
-        _ => Err(StoreError::NotFound),
+        Some(record) if record.deleted_at.is_none() && seen(record) => Ok(Some(record)),
+        Some(record) => Err(gone(record)),
+        None => Err(StoreError::NotFound),
     };
     match target {
         RowTarget::Create => Ok(None),
         RowTarget::Update {
             id,
             expected_version,
-        } => match live(by_id.get(id).copied())? {
+        } => match live(existing.by_id.get(id).copied())? {
             Some(record) if expected_version.is_some_and(|v| v != record.version) => {
                 Err(StoreError::VersionMismatch {
                     current: record.version,
@@ -101,14 +126,42 @@ fn find<'a>(
         } => live(
             Uuid::parse_str(value)
                 .ok()
-                .and_then(|id| by_id.get(&id).copied()),
+                .and_then(|id| existing.by_id.get(&id).copied()),
         ),
         RowTarget::Upsert {
             property: IdProperty::ExternalId,
             value,
-        } => Ok(by_external.get(value.as_str()).copied()),
-        RowTarget::Upsert { property, value } if layout.keys.iter().any(|(k, _)| k == property) => {
-            Ok(by_key.get(&(*property, value.as_str())).copied())
+        } => match existing.by_external.get(value.as_str()) {
+            Some(record) if !seen(record) => Err(StoreError::Conflict {
+                field: Some("external_id".into()),
+            }),
+            Some(record) if record.merged_into.is_some() => Err(gone(record)),
+            found => Ok(found.copied()),
+        },
+        RowTarget::Upsert { property, value }
+            if layout.keys.iter().any(|(k, _, _)| k == property) =>
+        {
+            let value = key_value(layout, *property, value);
+            match existing
+                .by_key
+                .get(&(*property, value.as_str()))
+                .map(Vec::as_slice)
+            {
+                Some([record]) if !seen(record) => Err(StoreError::Conflict {
+                    field: Some(property.as_str().into()),
+                }),
+                Some([record]) => Ok(Some(*record)),
+                Some([_, _, ..]) => Err(StoreError::Invalid(vec![FieldIssue::new(
+                    property.as_str(),
+                    "ambiguous",
+                    format!(
+                        "several {} have this {}; upsert them by id or external_id",
+                        layout.spec.plural,
+                        property.as_str()
+                    ),
+                )])),
+                _ => Ok(None),
+            }
         }
         RowTarget::Upsert { property, .. } => Err(StoreError::Invalid(vec![FieldIssue::new(
             "id_property",
@@ -130,6 +183,10 @@ pub(crate) struct Drafting<'a> {
     pub before: Option<&'a Record>,
     pub values: Map<String, Value>,
     pub issues: Vec<FieldIssue>,
+    /// The write gives the record an owner the caller may not give it.
+    pub owner_refused: bool,
+    /// The time of the write.
+    pub at: DateTime<Utc>,
 }
 
 /// A row's values after its patch (with the natural key it is found by, and defaults), and
@@ -139,6 +196,7 @@ fn start<'a>(
     row: &'a WriteRow<RecordPatch>,
     before: Option<&'a Record>,
     at: &DateTime<Utc>,
+    phone_region: Option<&str>,
 ) -> Drafting<'a> {
     let empty = Map::new();
     let mut values = row.patch.apply(before.map_or(&empty, |r| &r.values));
@@ -148,23 +206,55 @@ fn start<'a>(
         && *property != IdProperty::Id
     {
         let name = property.as_str();
+        let value = key_value(layout, *property, value);
         match row.patch.values.get(name) {
-            Some(Value::String(given)) if given != value => issues.push(FieldIssue::new(
+            Some(Value::String(given)) if *given != value => issues.push(FieldIssue::new(
                 name,
                 "invalid_value",
                 format!("differs from the {name} the row is found by"),
             )),
+            _ if values.get(name).is_some_and(|v| !v.is_null()) => {}
             _ => {
-                values.insert(name.into(), Value::from(value.clone()));
+                values.insert(name.into(), Value::from(value));
             }
         }
     }
     record::fill_defaults(layout.spec, &mut values, at);
+    // A phone's E.164 form, where the object keeps one (`phone_e164`).
+    for field in layout
+        .spec
+        .fields
+        .iter()
+        .filter(|f| f.kind == FieldKind::Phone)
+    {
+        let e164_name = format!("{}_e164", field.name);
+        if layout.spec.field(&e164_name).is_none() {
+            continue;
+        }
+        let e164 = values
+            .get(field.name.as_ref())
+            .and_then(Value::as_str)
+            .and_then(|number| {
+                rapport_domain::values::Phone::new(
+                    number,
+                    rapport_domain::values::PhoneKind::Other,
+                    phone_region,
+                )
+                .ok()
+            })
+            .and_then(|phone| phone.e164);
+        match e164 {
+            Some(e164) => values.insert(e164_name, Value::from(e164)),
+            None => values.remove(&e164_name),
+        };
+    }
     Drafting {
         given: &row.patch.values,
         before,
         values,
         issues,
+        owner_refused: false,
+        at: *at,
     }
 }
 
@@ -214,7 +304,10 @@ fn finish(
         row.patch.custom.as_ref().unwrap_or(&empty),
     );
     issues.extend(found);
-    if issues.is_empty() {
+    if issues.is_empty() && drafting.owner_refused {
+        // Before any conflict: a write the caller may not make tells nothing of other records.
+        Err(StoreError::OwnerNotPermitted)
+    } else if issues.is_empty() {
         Ok((drafting.values, custom))
     } else {
         issues.sort_by_key(issue_order);
@@ -223,6 +316,47 @@ fn finish(
 }
 
 per_backend! {
+    /// An owned object's owners: a new record belongs to the caller unless it names an owner;
+    /// an owner a write gives must be an active user of the organization, and one the caller
+    /// may give (a sales user keeps records within what they see).
+    pub(crate) async fn settle_owners(
+        conn: &mut Conn,
+        ctx: &AuthContext,
+        object: rapport_domain::ObjectType,
+        drafting: &mut [Drafting<'_>],
+    ) -> Result<(), crate::error::DbError> {
+        let owner_of = |values: &Map<String, Value>| {
+            values.get("owner_id").and_then(Value::as_str).and_then(|id| Uuid::parse_str(id).ok())
+        };
+        let mut owners = std::collections::HashSet::new();
+        for d in drafting.iter_mut() {
+            if d.before.is_none() && !d.given.contains_key("owner_id") {
+                d.values.insert("owner_id".into(), Value::from(ctx.user_id.to_string()));
+            }
+            let owner = owner_of(&d.values);
+            if let Some(owner) = owner.filter(|o| d.before.and_then(|b| owner_of(&b.values)) != Some(*o)) {
+                owners.insert(owner);
+            }
+        }
+        if owners.is_empty() {
+            return Ok(());
+        }
+        let mut qb = sql::Builder::new("select id from users where org_id = ");
+        qb.push_bind(ctx.org_id).push(" and active and id in ");
+        sql::push_list(&mut qb, owners.iter().copied());
+        let active: std::collections::HashSet<Uuid> = qb.build_query_scalar().fetch_all(&mut *conn).await?.into_iter().collect();
+        let permitted = sql::permitted_owners(conn, ctx, object, &owners).await?;
+        for d in drafting.iter_mut() {
+            let before = d.before.map(|b| owner_of(&b.values));
+            let owner = owner_of(&d.values);
+            if owner.is_some_and(|o| before != Some(Some(o)) && !active.contains(&o)) {
+                d.issues.push(FieldIssue::new("owner_id", "not_found", "names no active user of your organization"));
+            }
+            d.owner_refused = crate::records::owner_refused(permitted.as_ref(), before, owner);
+        }
+        Ok(())
+    }
+
     async fn plan_records(
         conn: &mut Conn,
         ctx: &AuthContext,
@@ -239,7 +373,7 @@ per_backend! {
         let mut ids = Vec::new();
         let mut external_ids = Vec::new();
         let mut keyed: Vec<(IdProperty, &'static str, Vec<String>)> =
-            layout.keys.iter().map(|(key, column)| (*key, *column, Vec::new())).collect();
+            layout.keys.iter().map(|(key, column, _)| (*key, *column, Vec::new())).collect();
         for row in rows {
             match &row.target {
                 RowTarget::Update { id, .. } => ids.push(*id),
@@ -247,32 +381,47 @@ per_backend! {
                 RowTarget::Upsert { property: IdProperty::ExternalId, value } => external_ids.push(value.clone()),
                 RowTarget::Upsert { property, value } => {
                     if let Some((_, _, values)) = keyed.iter_mut().find(|(key, _, _)| key == property) {
-                        values.push(value.clone());
+                        values.push(key_value(layout, *property, value));
                     }
                 }
                 RowTarget::Create => {}
             }
         }
-        // One probe of its index per key (see `chunk`); a natural key finds live records only.
-        let mut existing = sql::find_keyed(&mut *conn, ctx.org_id, layout, "id", false, Keys::ids(ids), true).await?;
-        existing.extend(sql::find_keyed(&mut *conn, ctx.org_id, layout, "external_id", false, Keys::texts(external_ids), true).await?);
-        for (_, column, values) in keyed {
-            existing.extend(sql::find_keyed(&mut *conn, ctx.org_id, layout, column, true, Keys::texts(values), true).await?);
+        // One probe of its index per key (see `chunk`); a natural key finds live records only
+        // (all of them, where it is not unique).
+        let mut found = sql::find_keyed(&mut *conn, ctx.org_id, layout, "id", false, Keys::ids(ids), true).await?;
+        found.extend(sql::find_keyed(&mut *conn, ctx.org_id, layout, "external_id", false, Keys::texts(external_ids), true).await?);
+        for (key, column, values) in keyed {
+            let unique = layout.keys.iter().any(|(k, _, unique)| *k == key && *unique);
+            let records = if unique {
+                sql::find_keyed(&mut *conn, ctx.org_id, layout, column, true, Keys::texts(values), true).await?
+            } else {
+                sql::find_all_keyed(&mut *conn, ctx.org_id, layout, column, Keys::texts(values)).await?
+            };
+            found.extend(records);
         }
-        let by_id: HashMap<Uuid, &Record> = existing.iter().map(|r| (r.id, r)).collect();
-        let by_external: HashMap<&str, &Record> = existing
-            .iter()
-            .filter_map(|r| r.value("external_id").as_str().map(|e| (e, r)))
-            .collect();
-        let by_key: HashMap<(IdProperty, &str), &Record> = existing
-            .iter()
-            .filter(|r| r.deleted_at.is_none())
-            .flat_map(|r| {
-                layout.keys.iter().filter_map(move |(key, _)| {
-                    r.value(key.as_str()).as_str().map(|value| ((*key, value), r))
-                })
-            })
-            .collect();
+        found.sort_by_key(|r| r.id);
+        found.dedup_by_key(|r| r.id);
+        let existing_ids: Vec<Uuid> = found.iter().map(|r| r.id).collect();
+        let visible = sql::visible_among(conn, ctx, &layout.storage, &existing_ids).await?;
+        let mut by_key: HashMap<(IdProperty, &str), Vec<&Record>> = HashMap::new();
+        for r in found.iter().filter(|r| r.deleted_at.is_none()) {
+            for (key, _, _) in &layout.keys {
+                if let Some(value) = r.value(key.as_str()).as_str() {
+                    by_key.entry((*key, value)).or_default().push(r);
+                }
+            }
+        }
+        let existing = Existing {
+            by_id: found.iter().map(|r| (r.id, r)).collect(),
+            by_external: found
+                .iter()
+                .filter_map(|r| r.value("external_id").as_str().map(|e| (e, r)))
+                .collect(),
+            by_key,
+            visible,
+        };
+        let region = ctx.settings.default_phone_region.as_deref();
 
         let mut targets_seen: HashMap<String, usize> = HashMap::new();
         let mut started: Vec<Result<Drafting<'_>, StoreError>> = Vec::with_capacity(rows.len());
@@ -285,10 +434,10 @@ per_backend! {
                 }
                 targets_seen.insert(key, index);
             }
-            let found = find(layout, &row.target, &by_id, &by_external, &by_key);
+            let found = find(layout, &row.target, &existing);
             started.push(found.map(|before| {
                 wanted.add_write(&spec.fields, &row.patch.values);
-                start(layout, row, before, &at)
+                start(layout, row, before, &at, region)
             }));
         }
         // The records the rows name, found once for the batch; then the object's storage rules.
@@ -307,6 +456,9 @@ per_backend! {
                 }
                 Err(error) => failed.push(Some(error)),
             }
+        }
+        if spec.capabilities.owned {
+            sql::settle_owners(&mut *conn, ctx, spec.object, &mut drafting).await?;
         }
         sql::prepare(&mut *conn, ctx, spec.object, &mut drafting).await?;
         let mut drafting = drafting.into_iter();
@@ -397,6 +549,7 @@ per_backend! {
                 updated_at: at,
                 created_by: before.map_or(Some(ctx.user_id), |r| r.created_by),
                 deleted_at: None,
+                merged_into: None,
             };
             let mut changes = record::diff_fields(spec, before, &after);
             if let Some(before) = before.filter(|_| revive) {
@@ -411,6 +564,8 @@ per_backend! {
         Ok(decisions)
     }
 
+    /// Writes a batch; `merged_ids` names the records a merge folds into the one row (its
+    /// event is then `merged`, also when the primary's values do not change).
     pub(crate) async fn write_records(
         conn: &mut Conn,
         ctx: &AuthContext,
@@ -418,6 +573,7 @@ per_backend! {
         rows: &[WriteRow<RecordPatch>],
         all_or_none: bool,
         at: DateTime<Utc>,
+        merged_ids: &[Uuid],
     ) -> Result<Written, crate::error::DbError> {
         let decisions = plan_records(conn, ctx, layout, rows, at).await?;
         if all_or_none && decisions.iter().any(|d| matches!(d, Decision::Failed(_))) {
@@ -476,16 +632,23 @@ per_backend! {
             .map(|p| p.id)
             .collect();
         sql::index_search_many(conn, &layout.storage, &ids).await?;
-        let events: Vec<NewEvent<'_>> = planned.iter().map(|p| NewEvent {
+        let no_changes = Changes::new();
+        let mut events: Vec<NewEvent<'_>> = planned.iter().map(|p| NewEvent {
             object: layout.spec.object,
             id: p.id,
-            action: if p.insert { EventAction::Created } else if p.revive { EventAction::Restored } else { EventAction::Updated },
+            action: if !merged_ids.is_empty() { EventAction::Merged } else if p.insert { EventAction::Created } else if p.revive { EventAction::Restored } else { EventAction::Updated },
             changes: &p.changes,
-            merged_ids: &[],
+            merged_ids,
         }).collect();
+        if !merged_ids.is_empty() {
+            events.extend(decisions.iter().filter_map(|d| match d {
+                Decision::Unchanged(id) => Some(NewEvent { object: layout.spec.object, id: *id, action: EventAction::Merged, changes: &no_changes, merged_ids }),
+                _ => None,
+            }));
+        }
         sql::append_events(conn, ctx, &events, at).await?;
-        let touched: Vec<&Map<String, Value>> = planned.iter().flat_map(|p| p.before.iter().chain([&p.values])).collect();
-        sql::after(conn, ctx, layout.spec.object, &touched).await?;
+        let touched: Vec<crate::rules::Touched<'_>> = planned.iter().map(|p| (p.id, p.before.as_ref(), Some(&p.values))).collect();
+        sql::after(conn, ctx, layout.spec.object, &touched, at).await?;
         let outcomes = decisions.into_iter().map(|d| match d {
             Decision::Write(p) => RowOutcome::ok(if p.insert { RowStatus::Created } else { RowStatus::Updated }, p.id),
             Decision::Unchanged(id) => RowOutcome::ok(RowStatus::Unchanged, id),

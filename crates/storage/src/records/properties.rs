@@ -25,8 +25,7 @@ use super::Spec;
 const MARK: char = '\u{2042}';
 
 fn specs() -> Vec<&'static Spec> {
-    let mut specs: Vec<&'static Spec> =
-        vec![&crate::contacts::CONTACTS, &crate::companies::COMPANIES];
+    let mut specs: Vec<&'static Spec> = vec![&crate::contacts::CONTACTS];
     specs.extend(
         rapport_domain::objects::engine_objects()
             .filter_map(|spec| crate::engine::layout(spec).ok())

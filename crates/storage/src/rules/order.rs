@@ -106,10 +106,11 @@ per_backend! {
     pub(crate) async fn order_after(
         conn: &mut Conn,
         ctx: &AuthContext,
-        touched: &[&Map<String, Value>],
+        touched: &[crate::rules::Touched<'_>],
     ) -> Result<(), crate::error::DbError> {
-        let contacts: Vec<Uuid> = touched.iter().filter_map(|v| id_of(v, "contact_id")).collect::<BTreeSet<_>>().into_iter().collect();
-        let companies: Vec<Uuid> = touched.iter().filter_map(|v| id_of(v, "company_id")).collect::<BTreeSet<_>>().into_iter().collect();
+        let versions = || touched.iter().flat_map(|(_, before, after)| before.iter().chain(after.iter()));
+        let contacts: Vec<Uuid> = versions().filter_map(|v| id_of(v, "contact_id")).collect::<BTreeSet<_>>().into_iter().collect();
+        let companies: Vec<Uuid> = versions().filter_map(|v| id_of(v, "company_id")).collect::<BTreeSet<_>>().into_iter().collect();
         refresh_purchases(conn, ctx.org_id, REFRESH_CONTACTS, &contacts).await?;
         refresh_purchases(conn, ctx.org_id, REFRESH_COMPANIES, &companies).await
     }
