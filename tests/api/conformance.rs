@@ -181,13 +181,13 @@ both_backends!(
 );
 async fn every_engine_object_has_every_capability(app: TestApp) {
     let owner = app.signup("Acme", "owner@acme.example").await;
-    let token = &owner.access_token;
     for spec in engine_objects() {
-        conforms(&app, token, spec).await;
+        conforms(&app, &owner, spec).await;
     }
 }
 
-async fn conforms(app: &TestApp, token: &str, spec: &ObjectSpec) {
+async fn conforms(app: &TestApp, owner: &crate::helpers::Session, spec: &ObjectSpec) {
+    let token = owner.access_token.as_str();
     let object = spec.object.as_str();
     let mut refs = Refs::new();
     referenced(app, token, spec, &mut refs).await;
@@ -221,6 +221,13 @@ async fn conforms(app: &TestApp, token: &str, spec: &ObjectSpec) {
             }
         }
         assert_eq!(app.get_as(&path, token).await.json(), record, "{object}");
+        if spec.capabilities.owned {
+            assert_eq!(
+                record["owner_id"],
+                owner.user_id.as_str(),
+                "{object}: the caller owns it"
+            );
+        }
         records.push(record);
     }
     let all: HashSet<String> = records
@@ -519,6 +526,57 @@ async fn conforms(app: &TestApp, token: &str, spec: &ObjectSpec) {
         assert_eq!(job["status"], "completed", "{object}: {job}");
         assert_eq!(job["unchanged"], exported, "{object}: {job}");
         assert_eq!(job["failed"], 0, "{object}");
+    }
+
+    // Where the object merges: two records sharing a matching value are likely duplicates,
+    // and merging one into the other leaves a pointer behind.
+    if spec.capabilities.merge {
+        let shared = spec
+            .fields
+            .iter()
+            .find(|f| f.matching && matches!(f.kind, FieldKind::Text { .. }))
+            .unwrap_or_else(|| panic!("{object}: no matching text field"));
+        let mut twins = Vec::new();
+        for n in [20, 21] {
+            let mut twin = body(spec, n);
+            twin[shared.name.as_ref()] = json!("Twin 双胞胎");
+            twins.push(
+                app.create(token, &base, twin).await["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        let found = app
+            .get_as(&format!("{base}/{}/duplicates", twins[0]), token)
+            .await
+            .json();
+        let named: Vec<&Value> = found["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["record"]["id"] == twins[1].as_str())
+            .collect();
+        assert_eq!(named.len(), 1, "{object}: {found}");
+        assert!(
+            named[0]["reasons"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(format!("same_{}", shared.name))),
+            "{object}: {found}"
+        );
+        let merged = app
+            .post_as(
+                &format!("{base}/merge"),
+                token,
+                &json!({"primary_id": twins[0], "duplicate_ids": [twins[1]]}),
+            )
+            .await;
+        assert_eq!(merged.status, 200, "{object}: {}", merged.text);
+        assert_eq!(merged.json()["merged"]["id"], twins[0].as_str(), "{object}");
+        let gone = app.get_as(&format!("{base}/{}", twins[1]), token).await;
+        let problem = gone.assert_problem(404, "record_merged");
+        assert_eq!(problem["merged_into"], twins[0].as_str(), "{object}");
     }
 }
 
