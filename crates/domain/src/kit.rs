@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use crate::ObjectType;
 use crate::write::IdProperty;
 
+pub mod check;
 pub mod record;
 
 /// One object: its names, its fields, how its records are found, and what it can do.

@@ -7,6 +7,7 @@ macro_rules! dialect {
             pub(crate) use crate::custom_fields::$backend::*;
             pub(crate) use crate::engine::chunk::$backend::*;
             pub(crate) use crate::engine::merge::$backend::*;
+            pub(crate) use crate::engine::owners::$backend::*;
             pub(crate) use crate::engine::resolve::$backend::*;
             pub(crate) use crate::engine::write::$backend::*;
             pub(crate) use crate::engine::$backend::*;

@@ -29,6 +29,7 @@ use crate::state::AppState;
 
 pub mod document;
 pub mod list;
+mod schema;
 
 /// An engine object as the write routes see it: its declaration.
 pub struct EngineResource(pub &'static ObjectSpec);

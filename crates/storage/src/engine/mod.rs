@@ -28,8 +28,10 @@ use crate::events::NewEvent;
 use crate::records::{Plan, cursor, deleted_changes};
 
 pub(crate) mod chunk;
+mod find;
 mod layout;
 pub(crate) mod merge;
+pub(crate) mod owners;
 pub(crate) mod resolve;
 pub(crate) mod write;
 

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::Layout;
 use super::chunk::{Keys, Row};
+use super::find::{Existing, find, key_value};
 use crate::events::NewEvent;
 use crate::records::{Written, deleted_changes};
 
@@ -67,111 +68,6 @@ fn target_key(target: &RowTarget) -> Option<String> {
         RowTarget::Create => None,
         RowTarget::Update { id, .. } => Some(format!("id:{id}")),
         RowTarget::Upsert { property, value } => Some(format!("{}:{value}", property.as_str())),
-    }
-}
-
-/// The records a batch's targets found, and which of them the caller may see.
-struct Existing<'a> {
-    by_id: HashMap<Uuid, &'a Record>,
-    by_external: HashMap<&'a str, &'a Record>,
-    /// The live records with each natural key's value.
-    by_key: HashMap<(IdProperty, &'a str), Vec<&'a Record>>,
-    visible: crate::records::Visible,
-}
-
-/// A natural key's value in its stored form (a domain in lower case), to find records by.
-fn key_value(layout: &Layout, property: IdProperty, value: &str) -> String {
-    layout
-        .spec
-        .field(property.as_str())
-        .and_then(|field| record::check_value(field, &Value::from(value)).ok())
-        .and_then(|stored| stored.as_str().map(str::to_owned))
-        .unwrap_or_else(|| value.to_owned())
-}
-
-/// The record a row's target finds, or why it finds none. A record the caller may not see is
-/// answered as one that does not exist (or, for a key that must stay unique, as a conflict
-/// that names nothing); a merged one names the record it was merged into.
-fn find<'a>(
-    layout: &Layout,
-    target: &RowTarget,
-    existing: &Existing<'a>,
-) -> Result<Option<&'a Record>, StoreError> {
-    let seen = |record: &Record| existing.visible.contains(&record.id);
-    let gone = |record: &Record| match record.merged_into {
-        Some(into) if seen(record) => StoreError::Merged { into },
-        _ => StoreError::NotFound,
-    };
-    let live = |record: Option<&'a Record>| match record {
-        Some(record) if record.deleted_at.is_none() && seen(record) => Ok(Some(record)),
-        Some(record) => Err(gone(record)),
-        None => Err(StoreError::NotFound),
-    };
-    match target {
-        RowTarget::Create => Ok(None),
-        RowTarget::Update {
-            id,
-            expected_version,
-        } => match live(existing.by_id.get(id).copied())? {
-            Some(record) if expected_version.is_some_and(|v| v != record.version) => {
-                Err(StoreError::VersionMismatch {
-                    current: record.version,
-                })
-            }
-            found => Ok(found),
-        },
-        RowTarget::Upsert {
-            property: IdProperty::Id,
-            value,
-        } => live(
-            Uuid::parse_str(value)
-                .ok()
-                .and_then(|id| existing.by_id.get(&id).copied()),
-        ),
-        RowTarget::Upsert {
-            property: IdProperty::ExternalId,
-            value,
-        } => match existing.by_external.get(value.as_str()) {
-            Some(record) if !seen(record) => Err(StoreError::Conflict {
-                field: Some("external_id".into()),
-            }),
-            Some(record) if record.merged_into.is_some() => Err(gone(record)),
-            found => Ok(found.copied()),
-        },
-        RowTarget::Upsert { property, value }
-            if layout.keys.iter().any(|(k, _, _)| k == property) =>
-        {
-            let value = key_value(layout, *property, value);
-            match existing
-                .by_key
-                .get(&(*property, value.as_str()))
-                .map(Vec::as_slice)
-            {
-                Some([record]) if !seen(record) => Err(StoreError::Conflict {
-                    field: Some(property.as_str().into()),
-                }),
-                Some([record]) => Ok(Some(*record)),
-                Some([_, _, ..]) => Err(StoreError::Invalid(vec![FieldIssue::new(
-                    property.as_str(),
-                    "ambiguous",
-                    format!(
-                        "several {} have this {}; upsert them by id or external_id",
-                        layout.spec.plural,
-                        property.as_str()
-                    ),
-                )])),
-                _ => Ok(None),
-            }
-        }
-        RowTarget::Upsert { property, .. } => Err(StoreError::Invalid(vec![FieldIssue::new(
-            "id_property",
-            "invalid_value",
-            format!(
-                "{} records are not found by {}",
-                layout.spec.object,
-                property.as_str()
-            ),
-        )])),
     }
 }
 
@@ -316,47 +212,6 @@ fn finish(
 }
 
 per_backend! {
-    /// An owned object's owners: a new record belongs to the caller unless it names an owner;
-    /// an owner a write gives must be an active user of the organization, and one the caller
-    /// may give (a sales user keeps records within what they see).
-    pub(crate) async fn settle_owners(
-        conn: &mut Conn,
-        ctx: &AuthContext,
-        object: rapport_domain::ObjectType,
-        drafting: &mut [Drafting<'_>],
-    ) -> Result<(), crate::error::DbError> {
-        let owner_of = |values: &Map<String, Value>| {
-            values.get("owner_id").and_then(Value::as_str).and_then(|id| Uuid::parse_str(id).ok())
-        };
-        let mut owners = std::collections::HashSet::new();
-        for d in drafting.iter_mut() {
-            if d.before.is_none() && !d.given.contains_key("owner_id") {
-                d.values.insert("owner_id".into(), Value::from(ctx.user_id.to_string()));
-            }
-            let owner = owner_of(&d.values);
-            if let Some(owner) = owner.filter(|o| d.before.and_then(|b| owner_of(&b.values)) != Some(*o)) {
-                owners.insert(owner);
-            }
-        }
-        if owners.is_empty() {
-            return Ok(());
-        }
-        let mut qb = sql::Builder::new("select id from users where org_id = ");
-        qb.push_bind(ctx.org_id).push(" and active and id in ");
-        sql::push_list(&mut qb, owners.iter().copied());
-        let active: std::collections::HashSet<Uuid> = qb.build_query_scalar().fetch_all(&mut *conn).await?.into_iter().collect();
-        let permitted = sql::permitted_owners(conn, ctx, object, &owners).await?;
-        for d in drafting.iter_mut() {
-            let before = d.before.map(|b| owner_of(&b.values));
-            let owner = owner_of(&d.values);
-            if owner.is_some_and(|o| before != Some(Some(o)) && !active.contains(&o)) {
-                d.issues.push(FieldIssue::new("owner_id", "not_found", "names no active user of your organization"));
-            }
-            d.owner_refused = crate::records::owner_refused(permitted.as_ref(), before, owner);
-        }
-        Ok(())
-    }
-
     async fn plan_records(
         conn: &mut Conn,
         ctx: &AuthContext,
