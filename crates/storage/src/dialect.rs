@@ -13,6 +13,7 @@ macro_rules! dialect {
             pub(crate) use crate::engine::$backend::*;
             pub(crate) use crate::events::$backend::*;
             pub(crate) use crate::imports::$backend::*;
+            pub(crate) use crate::records::filter::$backend::*;
             pub(crate) use crate::records::$backend::*;
             pub(crate) use crate::rules::company::$backend::*;
             pub(crate) use crate::rules::order::$backend::*;

@@ -335,7 +335,7 @@ fn every_accepted_filter_compiles_with_every_value_bound() {
                 .push(" t where t.org_id = ")
                 .push_bind(Uuid::nil())
                 .push(" and ");
-            super::sqlite::push_filter(&mut qb, &ctx, &filter, spec, "t", negated);
+            super::filter::sqlite::push_filter(&mut qb, &ctx, &filter, spec, "t", negated);
             let sql = qb.sql().as_str().to_owned();
             let mut query = qb.build();
             let bound = query.take_arguments().unwrap().map_or(0, |a| a.len());
@@ -355,7 +355,7 @@ fn every_accepted_filter_compiles_with_every_value_bound() {
                 .push(" t where t.org_id = ")
                 .push_bind(Uuid::nil())
                 .push(" and ");
-            super::postgres::push_filter(&mut qb, &ctx, &filter, spec, "t", negated);
+            super::filter::postgres::push_filter(&mut qb, &ctx, &filter, spec, "t", negated);
             let sql = qb.sql().as_str().to_owned();
             let mut query = qb.build();
             let bound = query.take_arguments().unwrap().map_or(0, |a| a.len());
@@ -417,9 +417,9 @@ proptest! {
             return Ok(());
         };
         let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new("select t.id from t where true");
-        let sqlite = super::sqlite::push_after(&mut qb, spec, &sort, &values, Uuid::nil());
+        let sqlite = super::filter::sqlite::push_after(&mut qb, spec, &sort, &values, Uuid::nil());
         let mut pg = sqlx::QueryBuilder::<sqlx::Postgres>::new("select t.id from t where true");
-        let postgres = super::postgres::push_after(&mut pg, spec, &sort, &values, Uuid::nil());
+        let postgres = super::filter::postgres::push_after(&mut pg, spec, &sort, &values, Uuid::nil());
         prop_assert_eq!(sqlite.is_ok(), postgres.is_ok());
         match sqlite {
             Ok(()) => {
