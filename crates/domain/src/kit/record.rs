@@ -538,6 +538,102 @@ mod tests {
         );
     }
 
+    fn company_with(id: u128, values: Value) -> Record {
+        Record {
+            object: ObjectType::Company,
+            id: Uuid::from_u128(id),
+            values: body(values),
+            custom: Map::new(),
+            version: 1,
+            created_at: DateTime::<Utc>::MIN_UTC,
+            updated_at: DateTime::<Utc>::MIN_UTC,
+            created_by: None,
+            deleted_at: None,
+            merged_into: None,
+        }
+    }
+
+    #[test]
+    fn an_address_is_checked_line_by_line_and_a_patch_merges_its_lines() {
+        let company = &crate::objects::company::SPEC;
+        let issues = check_input(
+            company,
+            &body(json!({"address": {"city": "杭州", "country": "XX", "floor": "3"}})),
+        )
+        .unwrap_err();
+        assert_eq!(issues[0].field, "address.country");
+        let patch = check_input(
+            company,
+            &body(json!({"address": {"city": null, "street": " 1 West Lake Rd "}, "phone": " +86 571 8888 6666 "})),
+        )
+        .unwrap();
+        let current = body(json!({"address": {"city": "Hangzhou", "country": "CN"}}));
+        let after = patch.apply(&current);
+        assert_eq!(
+            after["address"],
+            json!({"country": "CN", "street": "1 West Lake Rd"})
+        );
+        assert_eq!(after["phone"], json!("+86 571 8888 6666"));
+        // An address whose every line is cleared is no address; its changes are per line.
+        let cleared = RecordPatch {
+            values: body(json!({"address": {"country": null, "street": null}})),
+            custom: None,
+        }
+        .apply(&after);
+        assert!(!cleared.contains_key("address"));
+        let changes = diff_fields(
+            company,
+            Some(&company_record(&after)),
+            &company_record(&cleared),
+        );
+        assert!(changes.contains_key("address.country") && changes.contains_key("address.street"));
+        assert!(!changes.contains_key("address"));
+    }
+
+    fn company_record(values: &Map<String, Value>) -> Record {
+        company_with(1, Value::Object(values.clone()))
+    }
+
+    #[test]
+    fn a_merge_fills_what_the_primary_lacks_and_unites_tags() {
+        let company = &crate::objects::company::SPEC;
+        let primary = company_with(
+            1,
+            json!({"name": "Acme", "tags": ["a"], "parent_company_id": Uuid::from_u128(2).to_string()}),
+        );
+        let first = company_with(
+            2,
+            json!({"name": "ACME Ltd", "industry": "tea", "tags": ["b", "a"],
+            "annual_revenue_minor": 500, "currency": "CNY"}),
+        );
+        let second = company_with(
+            3,
+            json!({"industry": "cups", "domain": "acme.example", "tags": ["c"],
+            "annual_revenue_minor": 900, "currency": "USD"}),
+        );
+        let (values, _) = merge_values(company, &primary, &[first, second]);
+        assert_eq!(values["name"], json!("Acme"), "the primary's values win");
+        assert_eq!(
+            values["industry"],
+            json!("tea"),
+            "the first duplicate's fill in"
+        );
+        assert_eq!(values["domain"], json!("acme.example"));
+        assert_eq!(values["tags"], json!(["a", "b", "c"]));
+        assert_eq!(
+            (
+                values["annual_revenue_minor"].clone(),
+                values["currency"].clone()
+            ),
+            (json!(500), json!("CNY")),
+            "an amount comes with its currency"
+        );
+        assert!(
+            !values.contains_key("parent_company_id"),
+            "a merged record is no parent"
+        );
+    }
+
     #[test]
     fn the_catalog_offers_the_declared_fields_with_their_sortability() {
         let catalog = catalog(&SPEC);
@@ -546,5 +642,8 @@ mod tests {
         assert_eq!(name.kind, query::FieldKind::Text);
         assert!(catalog.iter().any(|f| f.name == "tags"));
         assert!(catalog.iter().any(|f| f.name == "created_by"));
+        let companies = super::catalog(&crate::objects::company::SPEC);
+        assert!(companies.iter().any(|f| f.name == "address.city"));
+        assert!(!companies.iter().any(|f| f.name == "address"));
     }
 }
