@@ -46,6 +46,9 @@ fn sample(field: &FieldSpec, n: usize, refs: &Refs) -> Option<Value> {
         FieldKind::Date => json!(format!("2026-01-{day:02}")),
         FieldKind::Timestamp => json!(format!("2026-01-{day:02}T08:00:00Z")),
         FieldKind::Tags => json!([format!("t{}", n % 3)]),
+        FieldKind::Email => json!(format!("s{n}@sample.example")),
+        FieldKind::Locale => json!("zh-CN"),
+        FieldKind::TimeZone => json!("Asia/Shanghai"),
         FieldKind::Reference(object) => json!(refs.get(&object)?),
         FieldKind::Lines(line_fields) => {
             let line: Map<String, Value> = line_fields
@@ -60,7 +63,7 @@ fn sample(field: &FieldSpec, n: usize, refs: &Refs) -> Option<Value> {
 
 /// One record of each object `spec`'s references name (and theirs), made from their
 /// declarations.
-async fn referenced(app: &TestApp, token: &str, spec: &ObjectSpec, refs: &mut Refs) {
+async fn referenced(app: &TestApp, token: &str, spec: &ObjectSpec, refs: &mut Refs, n: usize) {
     let mut wanted = Vec::new();
     for field in spec.fields.iter() {
         match field.kind {
@@ -82,8 +85,8 @@ async fn referenced(app: &TestApp, token: &str, spec: &ObjectSpec, refs: &mut Re
         let Some(target) = rapport_domain::objects::spec(object) else {
             continue;
         };
-        Box::pin(referenced(app, token, target, refs)).await;
-        let mut record = body(target, 1000, refs);
+        Box::pin(referenced(app, token, target, refs, n + 1)).await;
+        let mut record = body(target, n, refs);
         if let Some(values) = record.as_object_mut() {
             values.remove("custom");
         }
@@ -190,7 +193,12 @@ async fn conforms(app: &TestApp, owner: &crate::helpers::Session, spec: &ObjectS
     let token = owner.access_token.as_str();
     let object = spec.object.as_str();
     let mut refs = Refs::new();
-    referenced(app, token, spec, &mut refs).await;
+    // Each object's referenced records get their own numbers (unique values stay unique).
+    let position = rapport_domain::objects::REGISTRY
+        .iter()
+        .position(|s| s.object == spec.object)
+        .unwrap_or_default();
+    referenced(app, token, spec, &mut refs, 1000 + 10 * position).await;
     let body = |spec: &ObjectSpec, n: usize| body(spec, n, &refs);
     let base = format!("/v1/{}", spec.plural);
     if spec.capabilities.custom_fields {
@@ -310,7 +318,7 @@ async fn conforms(app: &TestApp, owner: &crate::helpers::Session, spec: &ObjectS
     if let Some(field) = spec
         .fields
         .iter()
-        .find(|f| f.searchable && matches!(f.kind, FieldKind::Text { .. }))
+        .find(|f| f.searchable && !f.read_only && matches!(f.kind, FieldKind::Text { .. }))
     {
         let id = second["id"].as_str().unwrap();
         let renamed = app
@@ -365,12 +373,19 @@ async fn conforms(app: &TestApp, owner: &crate::helpers::Session, spec: &ObjectS
         assert_eq!(ids(&scored.json()), expected, "{object}");
     }
 
-    // A unique field's value belongs to one live record.
+    // A unique field's value belongs to one live record (an email, ignoring case, names the
+    // record that has it).
     for field in spec.fields.iter().filter(|f| f.unique) {
         let mut taken = body(spec, 9);
         taken[field.name.as_ref()] = records[0][field.name.as_ref()].clone();
         let refused = app.post_as(&base, token, &taken).await;
-        let problem = refused.assert_problem(409, "conflict");
+        let problem = if field.kind == FieldKind::Email {
+            let problem = refused.assert_problem(409, "duplicate_email");
+            assert_eq!(problem["existing_id"], records[0]["id"], "{object}");
+            problem
+        } else {
+            refused.assert_problem(409, "conflict")
+        };
         assert_eq!(
             problem["errors"][0]["field"],
             field.name.as_ref(),
@@ -531,15 +546,24 @@ async fn conforms(app: &TestApp, owner: &crate::helpers::Session, spec: &ObjectS
     // Where the object merges: two records sharing a matching value are likely duplicates,
     // and merging one into the other leaves a pointer behind.
     if spec.capabilities.merge {
-        let shared = spec
+        let (shared, twin_value, reason) = spec
             .fields
             .iter()
-            .find(|f| f.matching && matches!(f.kind, FieldKind::Text { .. }))
-            .unwrap_or_else(|| panic!("{object}: no matching text field"));
+            .filter(|f| f.matching && !f.unique)
+            .find_map(|f| match f.kind {
+                FieldKind::Text { .. } => {
+                    Some((f, json!("Twin 双胞胎"), format!("same_{}", f.name)))
+                }
+                FieldKind::Emails => {
+                    Some((f, json!(["twin@sample.example"]), "same_email".to_owned()))
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{object}: no matching text or emails field"));
         let mut twins = Vec::new();
         for n in [20, 21] {
             let mut twin = body(spec, n);
-            twin[shared.name.as_ref()] = json!("Twin 双胞胎");
+            twin[shared.name.as_ref()] = twin_value.clone();
             twins.push(
                 app.create(token, &base, twin).await["id"]
                     .as_str()
@@ -562,7 +586,7 @@ async fn conforms(app: &TestApp, owner: &crate::helpers::Session, spec: &ObjectS
             named[0]["reasons"]
                 .as_array()
                 .unwrap()
-                .contains(&json!(format!("same_{}", shared.name))),
+                .contains(&json!(reason)),
             "{object}: {found}"
         );
         let merged = app

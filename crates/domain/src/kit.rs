@@ -84,6 +84,22 @@ pub trait Rules: Sync {
     ) {
         let _ = (given, values, before, issues);
     }
+
+    /// More words `q` finds a record by, beside its searchable fields (a name in both orders).
+    fn search_terms(&self, values: &serde_json::Map<String, serde_json::Value>) -> Vec<String> {
+        let _ = values;
+        Vec::new()
+    }
+
+    /// What a merge does beyond filling the primary's empty fields from the duplicates, in
+    /// order (lists of emails united, the newest consent per channel).
+    fn merge(
+        &self,
+        values: &mut serde_json::Map<String, serde_json::Value>,
+        duplicates: &[&serde_json::Map<String, serde_json::Value>],
+    ) {
+        let _ = (values, duplicates);
+    }
 }
 
 /// The rules of an object that has none beyond its declaration.

@@ -3,8 +3,6 @@
 //! HTTP layer calls them.
 
 pub mod access;
-pub mod company;
-pub mod contact;
 pub mod custom_field;
 pub mod email;
 pub mod error;

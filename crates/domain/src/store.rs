@@ -10,7 +10,6 @@ use uuid::Uuid;
 
 use crate::StoreError;
 use crate::access::AuthContext;
-use crate::contact::{Contact, ContactPatch};
 use crate::custom_field::{CustomFieldDef, CustomFieldPatch, NewCustomField};
 use crate::email::Email;
 use crate::idempotency::{Claim, StoredResponse};
@@ -28,7 +27,7 @@ use crate::kit::record::{Record, RecordPatch};
 use crate::object::ObjectType;
 use crate::page::{Page, PageRequest};
 use crate::query::RawFilter;
-use crate::record::{ChangePage, Duplicate, MergeOutcome, RecordEvent};
+use crate::record::{ChangePage, MergeOutcome, RecordEvent};
 use crate::webhook::{
     Attempt, AttemptOutcome, Delivery, DeliveryJob, NewWebhook, Webhook, WebhookPatch,
 };
@@ -96,7 +95,6 @@ pub trait Store: Send + Sync + 'static {
     fn api_keys(&self) -> &dyn ApiKeyStore;
     fn audit(&self) -> &dyn AuditStore;
     fn custom_fields(&self) -> &dyn CustomFieldStore;
-    fn contacts(&self) -> &dyn ContactStore;
     /// Every object the engine serves, each call naming its declaration.
     fn records(&self) -> &dyn RecordStore;
     fn idempotency(&self) -> &dyn IdempotencyStore;
@@ -344,61 +342,6 @@ pub trait CustomFieldStore: Send + Sync {
     ) -> Result<CustomFieldDef, StoreError>;
     /// Deletes the definition and the values records hold under its key.
     async fn delete(&self, ctx: &AuthContext, id: Uuid) -> Result<(), StoreError>;
-}
-
-/// Contacts. Every method applies the caller's record visibility: a contact they may not see
-/// is `NotFound`.
-#[async_trait]
-pub trait ContactStore: Send + Sync {
-    /// Creates, updates or upserts rows in one transaction; one outcome per row, in order.
-    /// With `all_or_none`, one failing row leaves everything unwritten.
-    async fn write(
-        &self,
-        ctx: &AuthContext,
-        rows: Vec<WriteRow<ContactPatch>>,
-        all_or_none: bool,
-    ) -> Result<Vec<RowOutcome>, StoreError>;
-    /// Soft-deletes rows found by id or by an id property; one outcome per row.
-    async fn delete_many(
-        &self,
-        ctx: &AuthContext,
-        targets: Vec<RowTarget>,
-        all_or_none: bool,
-    ) -> Result<Vec<RowOutcome>, StoreError>;
-    /// A live contact; a merged one is `Merged { into }`.
-    async fn get(&self, ctx: &AuthContext, id: Uuid) -> Result<Contact, StoreError>;
-    /// Contacts by id as they are now, deleted ones included, for the change feed.
-    async fn get_many(&self, ctx: &AuthContext, ids: &[Uuid]) -> Result<Vec<Contact>, StoreError>;
-    async fn delete(
-        &self,
-        ctx: &AuthContext,
-        id: Uuid,
-        expected_version: Option<i64>,
-    ) -> Result<(), StoreError>;
-    async fn restore(&self, ctx: &AuthContext, id: Uuid) -> Result<Contact, StoreError>;
-    async fn list(
-        &self,
-        ctx: &AuthContext,
-        request: &ListRequest,
-    ) -> Result<Page<Contact>, StoreError>;
-    async fn history(
-        &self,
-        ctx: &AuthContext,
-        id: Uuid,
-        page: &PageRequest,
-    ) -> Result<Page<RecordEvent>, StoreError>;
-    async fn duplicates(
-        &self,
-        ctx: &AuthContext,
-        id: Uuid,
-    ) -> Result<Vec<Duplicate<Contact>>, StoreError>;
-    async fn merge(
-        &self,
-        ctx: &AuthContext,
-        primary: Uuid,
-        duplicates: &[Uuid],
-        dry_run: bool,
-    ) -> Result<MergeOutcome<Contact>, StoreError>;
 }
 
 /// The engine's records: one store for every object served from its declaration alone.

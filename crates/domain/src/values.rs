@@ -348,6 +348,40 @@ pub fn timestamp(at: &chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
+/// A BCP 47 language tag such as `en`, `zh-CN` or `zh-Hans-CN`.
+pub fn locale(text: &str) -> Result<String, String> {
+    let mut parts = text.split('-');
+    let language = parts.next().unwrap_or("");
+    let language_ok =
+        (2..=3).contains(&language.len()) && language.chars().all(|c| c.is_ascii_alphabetic());
+    let rest_ok =
+        parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
+    if language_ok && rest_ok && text.len() <= 35 {
+        Ok(text.to_owned())
+    } else {
+        Err("is not a language tag such as en, zh-CN or pt-BR".into())
+    }
+}
+
+/// An IANA time zone name such as `Asia/Shanghai` or `UTC` (its form is checked, not its
+/// presence in the time zone database).
+pub fn timezone(text: &str) -> Result<String, String> {
+    let ok = !text.is_empty()
+        && text.len() <= 64
+        && text.split('/').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
+        })
+        && text.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+    if ok {
+        Ok(text.to_owned())
+    } else {
+        Err("is not a time zone name such as Asia/Shanghai or UTC".into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,6 @@ use serde_json::{Map, Value};
 
 use crate::error::{ApiError, FieldError};
 use crate::formula;
-use crate::routes::contacts::ContactResource;
 use crate::routes::records::too_many;
 use crate::routes::writes::{self, Resource};
 use crate::storable;
@@ -515,14 +514,12 @@ impl ImportRun {
 
     /// Writes the next `size` records; their progress commits with them.
     pub async fn next_chunk(&mut self, store: &dyn Store, size: usize) -> Result<(), RunError> {
-        match self.claimed.job.object {
-            ObjectType::Contact => self.chunk(&ContactResource, store, size).await,
-            other => match crate::objects::resource(other) {
-                Some(r) if r.0.capabilities.import => self.chunk(r, store, size).await,
-                _ => Err(RunError::Fatal(format!(
-                    "{other} records cannot be imported"
-                ))),
-            },
+        let object = self.claimed.job.object;
+        match crate::objects::resource(object) {
+            Some(r) if r.0.capabilities.import => self.chunk(r, store, size).await,
+            _ => Err(RunError::Fatal(format!(
+                "{object} records cannot be imported"
+            ))),
         }
     }
 

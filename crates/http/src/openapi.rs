@@ -14,6 +14,8 @@ use utoipa::openapi::{Ref, RefOr};
 use utoipa_actix_web::AppExt;
 
 use crate::error::{ErrorCode, FieldError, Problem, header_ref, problem_response};
+use crate::routes::records::{ChangeBody, HistoryList, MergeRequest, SearchRequest};
+use crate::routes::writes::{BatchDeleteRequest, BatchResponse, BatchUpsertRequest};
 
 mod create_rules;
 
@@ -52,7 +54,17 @@ units plus an ISO 4217 currency. Every error is an RFC 9457 problem document \
         (name = "docs", description = "This document and its interactive reference."),
     ),
     servers((url = "/", description = "The server that serves this document")),
-    components(schemas(Problem, FieldError)),
+    components(schemas(
+        Problem,
+        FieldError,
+        SearchRequest,
+        BatchUpsertRequest,
+        BatchDeleteRequest,
+        BatchResponse,
+        HistoryList,
+        MergeRequest,
+        ChangeBody,
+    )),
 )]
 struct BaseDocument;
 

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rapport_domain::store::{
-    ApiKeyStore, AuditStore, AuthStore, ChangeStore, ContactStore, CustomFieldStore,
-    IdempotencyStore, ImportQueue, ImportStore, InvitationStore, OrganizationStore, RecordStore,
-    TeamStore, UserStore, WebhookQueue, WebhookStore,
+    ApiKeyStore, AuditStore, AuthStore, ChangeStore, CustomFieldStore, IdempotencyStore,
+    ImportQueue, ImportStore, InvitationStore, OrganizationStore, RecordStore, TeamStore,
+    UserStore, WebhookQueue, WebhookStore,
 };
 use rapport_domain::{Backend, PoolStats, Readiness, Store, StoreError};
 use sqlx::migrate::Migrator;
@@ -352,10 +352,6 @@ impl Store for SqlStore {
     }
 
     fn custom_fields(&self) -> &dyn CustomFieldStore {
-        self
-    }
-
-    fn contacts(&self) -> &dyn ContactStore {
         self
     }
 

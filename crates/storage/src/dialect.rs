@@ -3,7 +3,6 @@
 macro_rules! dialect {
     ($backend:ident) => {
         pub(crate) mod $backend {
-            pub(crate) use crate::contacts::$backend::*;
             pub(crate) use crate::custom_fields::$backend::*;
             pub(crate) use crate::engine::chunk::$backend::*;
             pub(crate) use crate::engine::merge::$backend::*;
@@ -16,6 +15,7 @@ macro_rules! dialect {
             pub(crate) use crate::records::filter::$backend::*;
             pub(crate) use crate::records::$backend::*;
             pub(crate) use crate::rules::company::$backend::*;
+            pub(crate) use crate::rules::contact::$backend::*;
             pub(crate) use crate::rules::order::$backend::*;
             pub(crate) use crate::rules::$backend::*;
             pub(crate) use crate::webhooks::$backend::*;

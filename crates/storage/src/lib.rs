@@ -13,7 +13,6 @@ mod rows;
 mod audit;
 mod api_keys;
 mod auth;
-mod contacts;
 mod custom_fields;
 mod dialect;
 mod engine;

@@ -33,8 +33,8 @@ pub(crate) struct Spec {
     pub table: &'static str,
     /// The SQLite FTS5 table mirroring `search_text` (by rowid = `rid`).
     pub search_table: &'static str,
-    /// Standard fields' columns (`address.city` → `address_city`).
-    pub columns: Columns,
+    /// Field name → column (see `engine::layout`).
+    pub columns: Vec<(&'static str, &'static str)>,
     pub relations: &'static [RelationSpec],
     /// What filters may name, for `resolve`.
     pub catalog_fields: &'static [rapport_domain::query::FieldInfo],
@@ -42,14 +42,6 @@ pub(crate) struct Spec {
     /// The columns its natural keys find records by (compared case-insensitively when the
     /// third part is true); an object is not found by the others.
     pub keys: &'static [(IdProperty, &'static str, bool)],
-}
-
-/// Where a standard field is stored.
-pub(crate) enum Columns {
-    /// A hand-written store's mapping.
-    Fn(fn(&str) -> Option<&'static str>),
-    /// The engine's: field name → column (see `engine::layout`).
-    Table(Vec<(&'static str, &'static str)>),
 }
 
 /// A relation filters may cross: `company.industry` on contacts.
@@ -65,10 +57,10 @@ pub(crate) struct RelationSpec {
 impl Spec {
     /// The column a standard field is stored in.
     pub(crate) fn column(&self, field: &str) -> Option<&'static str> {
-        match &self.columns {
-            Columns::Fn(column) => column(field),
-            Columns::Table(table) => table.iter().find(|(f, _)| *f == field).map(|(_, c)| *c),
-        }
+        self.columns
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, c)| *c)
     }
 
     /// The column `property` finds records by, and whether it ignores case.

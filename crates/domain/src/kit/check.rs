@@ -171,6 +171,128 @@ pub fn check_lines(
     }
 }
 
+/// Most emails or phones in a list of them.
+pub const MAX_LIST: usize = 20;
+
+/// One phone of a list: its number (as written) and kind; its E.164 form is Rapport's.
+fn check_phone(field: &FieldSpec, i: usize, item: &Value) -> Result<Value, FieldIssue> {
+    let at = |name: &str| format!("{}[{i}].{name}", field.name);
+    let phone = item.as_object().ok_or_else(|| {
+        FieldIssue::new(
+            format!("{}[{i}]", field.name),
+            "invalid_type",
+            "must be an object",
+        )
+    })?;
+    if let Some(key) = phone
+        .keys()
+        .find(|k| !["number", "kind", "e164"].contains(&k.as_str()))
+    {
+        return Err(FieldIssue::new(
+            at(key),
+            "unknown_field",
+            "is not a field of a phone; the fields are number and kind",
+        ));
+    }
+    let number = phone
+        .get("number")
+        .and_then(Value::as_str)
+        .ok_or_else(|| FieldIssue::new(at("number"), "required", "is required"))?;
+    let number = values::text(number, values::Phone::MAX_LEN)
+        .map_err(|m| FieldIssue::new(at("number"), "invalid_value", m))?
+        .ok_or_else(|| FieldIssue::new(at("number"), "invalid_value", "must not be empty"))?;
+    let kind = match phone.get("kind") {
+        None | Some(Value::Null) => values::PhoneKind::Other.as_str(),
+        Some(Value::String(kind)) if values::PhoneKind::NAMES.contains(&kind.as_str()) => {
+            values::PhoneKind::NAMES
+                .iter()
+                .find(|k| *k == kind)
+                .copied()
+                .unwrap_or("other")
+        }
+        Some(_) => {
+            return Err(FieldIssue::new(
+                at("kind"),
+                "invalid_value",
+                format!("must be one of {}", values::PhoneKind::NAMES.join(", ")),
+            ));
+        }
+    };
+    Ok(serde_json::json!({"number": number, "kind": kind}))
+}
+
+/// Consent changes by channel: `{"email": {"status": "opted_out", "changed_at": …}}`.
+fn check_consent(field: &FieldSpec, value: &Value) -> Result<Value, FieldIssue> {
+    let channels = value
+        .as_object()
+        .ok_or_else(|| invalid(field, "invalid_type", "must be an object of channels"))?;
+    let mut checked = Map::new();
+    for (channel, change) in channels {
+        let at = |name: &str| format!("{}.{channel}{name}", field.name);
+        if !crate::kit::CONSENT_CHANNELS.contains(&channel.as_str()) {
+            return Err(FieldIssue::new(
+                at(""),
+                "unknown_field",
+                format!(
+                    "is not a channel; the channels are {}",
+                    crate::kit::CONSENT_CHANNELS.join(", ")
+                ),
+            ));
+        }
+        let change = change.as_object().ok_or_else(|| {
+            FieldIssue::new(at(""), "invalid_type", "must be an object with a status")
+        })?;
+        if let Some(key) = change
+            .keys()
+            .find(|k| !["status", "changed_at"].contains(&k.as_str()))
+        {
+            return Err(FieldIssue::new(
+                at(&format!(".{key}")),
+                "unknown_field",
+                "is not a field of consent; the fields are status and changed_at",
+            ));
+        }
+        let status = change
+            .get("status")
+            .and_then(Value::as_str)
+            .filter(|s| values::ConsentStatus::NAMES.contains(s))
+            .ok_or_else(|| {
+                FieldIssue::new(
+                    at(".status"),
+                    "invalid_value",
+                    format!("must be one of {}", values::ConsentStatus::NAMES.join(", ")),
+                )
+            })?;
+        let mut line = Map::new();
+        line.insert("status".into(), Value::from(status));
+        match change.get("changed_at") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(text)) => {
+                let when = DateTime::parse_from_rfc3339(text).map_err(|_| {
+                    FieldIssue::new(
+                        at(".changed_at"),
+                        "invalid_value",
+                        "must be an RFC 3339 time",
+                    )
+                })?;
+                line.insert(
+                    "changed_at".into(),
+                    Value::from(values::timestamp(&when.with_timezone(&Utc))),
+                );
+            }
+            Some(_) => {
+                return Err(FieldIssue::new(
+                    at(".changed_at"),
+                    "invalid_type",
+                    "must be a string",
+                ));
+            }
+        }
+        checked.insert(channel.clone(), Value::Object(line));
+    }
+    Ok(Value::Object(checked))
+}
+
 /// A list longer than its field takes.
 fn too_many(field: &FieldSpec, len: usize, max: usize, what: &str) -> FieldIssue {
     invalid(
@@ -316,15 +438,71 @@ pub fn check_value(field: &FieldSpec, value: &Value) -> Result<Value, FieldIssue
             }
             Value::Object(checked)
         }
-        FieldKind::Id
-        | FieldKind::Version
-        | FieldKind::Email
-        | FieldKind::Emails
-        | FieldKind::Phones
-        | FieldKind::Locale
-        | FieldKind::TimeZone
-        | FieldKind::Consent
-        | FieldKind::Lines(_) => {
+        FieldKind::Email => {
+            let text = text_of(field, value)?;
+            if text.trim().is_empty() {
+                return Ok(Value::Null);
+            }
+            let email = crate::Email::parse(text).map_err(|m| bad(m.to_owned()))?;
+            Value::from(email.as_str())
+        }
+        FieldKind::Locale | FieldKind::TimeZone => {
+            let text = text_of(field, value)?.trim();
+            if text.is_empty() {
+                return Ok(Value::Null);
+            }
+            let checked = match field.kind {
+                FieldKind::Locale => values::locale(text),
+                _ => values::timezone(text),
+            };
+            Value::from(checked.map_err(bad)?)
+        }
+        FieldKind::Emails => {
+            let items = value
+                .as_array()
+                .ok_or_else(|| invalid(field, "invalid_type", "must be a list of emails"))?;
+            if items.len() > MAX_LIST {
+                return Err(too_many(field, items.len(), MAX_LIST, "emails"));
+            }
+            let mut seen = std::collections::HashSet::new();
+            let mut emails = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let at = format!("{}[{i}]", field.name);
+                let text = item.as_str().ok_or_else(|| {
+                    FieldIssue::new(at.clone(), "invalid_type", "must be a string")
+                })?;
+                let email = crate::Email::parse(text)
+                    .map_err(|m| FieldIssue::new(at.clone(), "invalid_value", m))?;
+                if !seen.insert(email.normalized()) {
+                    return Err(FieldIssue::new(at, "duplicate", "is listed twice"));
+                }
+                emails.push(Value::from(email.as_str()));
+            }
+            if emails.is_empty() {
+                Value::Null
+            } else {
+                Value::Array(emails)
+            }
+        }
+        FieldKind::Phones => {
+            let items = value
+                .as_array()
+                .ok_or_else(|| invalid(field, "invalid_type", "must be a list of phones"))?;
+            if items.len() > MAX_LIST {
+                return Err(too_many(field, items.len(), MAX_LIST, "phones"));
+            }
+            let mut phones = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                phones.push(check_phone(field, i, item)?);
+            }
+            if phones.is_empty() {
+                Value::Null
+            } else {
+                Value::Array(phones)
+            }
+        }
+        FieldKind::Consent => check_consent(field, value)?,
+        FieldKind::Id | FieldKind::Version | FieldKind::Lines(_) => {
             return Err(invalid(
                 field,
                 "invalid_value",

@@ -79,6 +79,15 @@ impl Record {
                     let line_value = value.get(*line).cloned().unwrap_or(Value::Null);
                     map.insert(format!("{}.{line}", field.name), line_value);
                 }
+            } else if field.kind == FieldKind::Consent {
+                // Consent changes channel by channel (`consent.email`: its status).
+                for channel in crate::kit::CONSENT_CHANNELS {
+                    let status = value.get(*channel).and_then(|c| c.get("status")).cloned();
+                    map.insert(
+                        format!("{}.{channel}", field.name),
+                        status.unwrap_or(Value::Null),
+                    );
+                }
             } else {
                 map.insert(field.name.to_string(), value.clone());
             }
@@ -97,7 +106,9 @@ impl Record {
         body.insert("id".into(), Value::from(self.id.to_string()));
         for field in stored(spec) {
             let value = match (field.kind, self.value(&field.name)) {
-                (FieldKind::Tags, Value::Null) => Value::Array(Vec::new()),
+                (FieldKind::Tags | FieldKind::Emails | FieldKind::Phones, Value::Null) => {
+                    Value::Array(Vec::new())
+                }
                 (_, value) => value.clone(),
             };
             body.insert(field.name.to_string(), value);
@@ -151,6 +162,18 @@ pub fn search_text(spec: &ObjectSpec, values: &Map<String, Value>) -> String {
                     );
                 }
             }
+            (FieldKind::Emails, Some(Value::Array(emails))) => {
+                parts.extend(emails.iter().filter_map(Value::as_str));
+            }
+            (FieldKind::Phones, Some(Value::Array(phones))) => {
+                for phone in phones {
+                    if let Some(number) = phone.get("number").and_then(Value::as_str) {
+                        parts.push(number);
+                        digits.push(number.chars().filter(char::is_ascii_digit).collect());
+                    }
+                    parts.extend(phone.get("e164").and_then(Value::as_str));
+                }
+            }
             (FieldKind::Phone, Some(Value::String(number))) => {
                 // A phone is found as written, by its digits and in E.164.
                 parts.push(number);
@@ -162,6 +185,8 @@ pub fn search_text(spec: &ObjectSpec, values: &Map<String, Value>) -> String {
         }
     }
     parts.extend(digits.iter().map(String::as_str));
+    let extra = crate::objects::rules(spec.object).search_terms(values);
+    parts.extend(extra.iter().map(String::as_str));
     parts.join(" ").to_lowercase()
 }
 
@@ -286,6 +311,8 @@ pub fn merge_values(
             custom.entry(key.clone()).or_insert_with(|| value.clone());
         }
     }
+    let others: Vec<&Map<String, Value>> = duplicates.iter().map(|d| &d.values).collect();
+    crate::objects::rules(spec.object).merge(&mut values, &others);
     (values, custom)
 }
 
@@ -346,20 +373,6 @@ pub(crate) fn fill_field_defaults<'f>(
     }
 }
 
-/// Whether the engine stores and checks this kind of field (the others are still written by
-/// hand-written stores).
-pub fn engine_kind(kind: FieldKind) -> bool {
-    !matches!(
-        kind,
-        FieldKind::Email
-            | FieldKind::Emails
-            | FieldKind::Phones
-            | FieldKind::Locale
-            | FieldKind::TimeZone
-            | FieldKind::Consent
-    )
-}
-
 /// What filters and sorts may name: the declared fields of a kind filters compare, and
 /// `created_by`. Names are `'static`: a declaration built at run time leaks its names once.
 pub fn catalog(spec: &ObjectSpec) -> Vec<FieldInfo> {
@@ -372,11 +385,15 @@ pub fn catalog(spec: &ObjectSpec) -> Vec<FieldInfo> {
     let mut fields: Vec<FieldInfo> = spec
         .fields
         .iter()
-        .filter(|field| field.kind == FieldKind::Address)
+        .filter(|field| matches!(field.kind, FieldKind::Address | FieldKind::Consent))
         .flat_map(|field| {
-            field.columns().into_iter().map(|line| FieldInfo {
+            let kind = match field.kind {
+                FieldKind::Consent => query::FieldKind::Enum(values::ConsentStatus::NAMES),
+                _ => query::FieldKind::Text,
+            };
+            field.columns().into_iter().map(move |line| FieldInfo {
                 name: Box::leak(line.into_boxed_str()),
-                kind: query::FieldKind::Text,
+                kind,
                 sortable: false,
             })
         })
@@ -388,7 +405,10 @@ pub fn catalog(spec: &ObjectSpec) -> Vec<FieldInfo> {
             | FieldKind::Url
             | FieldKind::Domain
             | FieldKind::Currency
-            | FieldKind::Country => query::FieldKind::Text,
+            | FieldKind::Country
+            | FieldKind::Email
+            | FieldKind::Locale
+            | FieldKind::TimeZone => query::FieldKind::Text,
             FieldKind::Enum(options) => query::FieldKind::Enum(options),
             FieldKind::Integer { .. } | FieldKind::Money => query::FieldKind::Integer,
             FieldKind::Boolean => query::FieldKind::Boolean,

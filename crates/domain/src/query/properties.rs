@@ -80,24 +80,34 @@ fn definitions() -> Vec<CustomFieldDef> {
         .collect()
 }
 
+/// The contact catalog read from the declarations: its fields, and its company's.
+static CONTACT: std::sync::LazyLock<(Vec<FieldInfo>, Vec<RelationInfo>)> =
+    std::sync::LazyLock::new(|| {
+        let company = crate::kit::record::catalog(&crate::objects::company::SPEC);
+        (
+            crate::kit::record::catalog(&crate::objects::contact::SPEC),
+            vec![RelationInfo {
+                name: "company",
+                fields: Box::leak(company.into_boxed_slice()),
+            }],
+        )
+    });
+
 /// The contact catalog, with a custom field of every type.
 fn with_catalog<T>(f: impl FnOnce(&Catalog<'_>) -> T) -> T {
     let custom = definitions();
     f(&Catalog {
-        fields: crate::contact::FIELDS,
-        relations: crate::contact::RELATIONS,
+        fields: &CONTACT.0,
+        relations: &CONTACT.1,
         custom: &custom,
     })
 }
 
 /// Every field path a contact filter may name, standard, custom and related.
 fn field_names() -> Vec<String> {
-    let mut names: Vec<String> = crate::contact::FIELDS
-        .iter()
-        .map(|f| f.name.to_owned())
-        .collect();
+    let mut names: Vec<String> = CONTACT.0.iter().map(|f| f.name.to_owned()).collect();
     names.extend(CUSTOM.iter().map(|(key, _)| format!("custom.{key}")));
-    for relation in crate::contact::RELATIONS {
+    for relation in &CONTACT.1 {
         names.extend(
             relation
                 .fields

@@ -305,12 +305,9 @@ fn run_for(upload: &Upload, checked: Checked) -> ImportRun {
 /// One record through the worker's conversion: a write or errors with codes.
 fn convert(run: &ImportRun, record: &csv::StringRecord) -> Result<bool, Vec<FieldError>> {
     let ctx = &run.claimed.ctx;
-    let written = match run.claimed.job.object {
-        ObjectType::Contact => run.to_write(&ContactResource, ctx, record).map(|_| ()),
-        other => match crate::objects::resource(other) {
-            Some(r) => run.to_write(r, ctx, record).map(|_| ()),
-            None => return Ok(false),
-        },
+    let written = match crate::objects::resource(run.claimed.job.object) {
+        Some(r) => run.to_write(r, ctx, record).map(|_| ()),
+        None => return Ok(false),
     };
     written.map(|()| true)
 }

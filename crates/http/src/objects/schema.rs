@@ -60,6 +60,29 @@ fn kind_schema(field: &FieldSpec) -> Value {
         FieldKind::Reference(_) | FieldKind::Id => json!({"type": "string", "format": "uuid"}),
         FieldKind::Tags => json!({"type": "array", "items": {"type": "string"}, "maxItems": 50}),
         FieldKind::Phone => json!({"type": "string", "maxLength": 64}),
+        FieldKind::Email => json!({"type": "string", "format": "email", "maxLength": 254}),
+        FieldKind::Emails => json!({"type": "array", "maxItems": 20,
+            "items": {"type": "string", "format": "email", "maxLength": 254}}),
+        FieldKind::Phones => json!({"type": "array", "maxItems": 20, "items": {
+        "type": "object", "required": ["number"], "additionalProperties": false, "properties": {
+            "number": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "\\S", "example": "+86 138 0013 8000"},
+            "kind": {"type": "string", "enum": rapport_domain::values::PhoneKind::NAMES, "default": "other"},
+            "e164": {"type": ["string", "null"], "readOnly": true, "description": "E.164, null when the number cannot be read."},
+        }}}),
+        FieldKind::Locale => json!({"type": "string", "maxLength": 35,
+            "pattern": "^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$", "example": "zh-CN"}),
+        FieldKind::TimeZone => json!({"type": "string", "maxLength": 64,
+            "pattern": "^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$", "example": "Asia/Shanghai"}),
+        FieldKind::Consent => {
+            let channel = json!({"type": "object", "required": ["status"], "additionalProperties": false, "properties": {
+                "status": {"type": "string", "enum": rapport_domain::values::ConsentStatus::NAMES},
+                "changed_at": {"type": ["string", "null"], "format": "date-time",
+                    "description": "When the customer gave or withdrew it; default: the time of the write that changes the status."},
+            }});
+            json!({"type": "object", "additionalProperties": false,
+                "description": "Per channel; a write changes the channels it names.",
+                "properties": {"email": channel, "sms": channel, "phone": channel}})
+        }
         FieldKind::Address => {
             let line = json!({"type": ["string", "null"], "maxLength": 200});
             json!({"type": "object", "additionalProperties": false,

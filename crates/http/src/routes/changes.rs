@@ -17,7 +17,6 @@ use crate::auth::{Auth, check};
 use crate::error::{ApiError, FieldError};
 use crate::extract::Query;
 use crate::objects::RecordBody;
-use crate::routes::contacts::ContactBody;
 use crate::routes::records::ChangeBody;
 use crate::state::AppState;
 use crate::validate::Check;
@@ -238,24 +237,15 @@ async fn records_of(
             (serde_json::to_value(body).unwrap_or(Value::Null), deleted),
         )
     }
-    Ok(match object {
-        ObjectType::Contact => store
-            .contacts()
-            .get_many(ctx, ids)
+    Ok(match crate::objects::resource(object) {
+        Some(resource) => store
+            .records()
+            .get_many(ctx, resource.0, ids)
             .await?
             .into_iter()
-            .map(|r| shown(r.id, r.deleted_at.is_some(), ContactBody::from(r)))
+            .map(|r| shown(r.id, r.deleted_at.is_some(), RecordBody::from(r)))
             .collect(),
-        other => match crate::objects::resource(other) {
-            Some(resource) => store
-                .records()
-                .get_many(ctx, resource.0, ids)
-                .await?
-                .into_iter()
-                .map(|r| shown(r.id, r.deleted_at.is_some(), RecordBody::from(r)))
-                .collect(),
-            None => Vec::new(),
-        },
+        None => Vec::new(),
     })
 }
 

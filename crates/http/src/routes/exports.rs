@@ -3,28 +3,20 @@
 
 use actix_web::http::header;
 use actix_web::web::Bytes;
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{HttpResponse, web};
 use futures_util::stream;
 use rapport_domain::store::ListRequest;
 use rapport_domain::{Action, AuthContext, ObjectType};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::IntoParams;
-use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::auth::{Read, Require, check, obj};
+use crate::auth::check;
 use crate::error::ApiError;
 use crate::formula;
 use crate::import::definitions;
-use crate::list::{ListQuery, parse_list};
-use crate::routes::contacts::{ContactListParams, ContactResource};
 use crate::routes::writes::Resource;
 use crate::state::AppState;
-
-pub fn configure(config: &mut ServiceConfig) {
-    config.service(export_contacts);
-}
 
 /// Records read from the database per page of an export.
 const PAGE: u32 = 500;
@@ -73,12 +65,6 @@ pub(crate) fn split_format(query: &str) -> Result<(ExportFormat, String), ApiErr
         }
     }
     Ok((format, rest.finish()))
-}
-
-/// The export's format, and the list parameters that remain.
-fn split_query<F: DeserializeOwned>(query: &str) -> Result<(ExportFormat, ListQuery<F>), ApiError> {
-    let (format, rest) = split_format(query)?;
-    Ok((format, parse_list(&rest)?))
 }
 
 /// A record's value at a dotted path, as CSV text. Text that a spreadsheet would run as a
@@ -225,50 +211,6 @@ pub(crate) async fn export<R: Resource>(
         .streaming(body))
 }
 
-macro_rules! export_route {
-    ($fn:ident, $resource:ident, $marker:ident, $params:ident, $path:tt, $op:tt, $tag:tt, $summary:tt, |$query:ident| $request:expr) => {
-        #[doc = $summary]
-        ///
-        /// Every record the list with these filters would page through, streamed: CSV (a header
-        /// line; lists joined with `;`; custom fields as `custom.<key>`) or NDJSON (one record
-        /// per line as the API shows it). Owners, admins and managers export. A CSV text cell
-        /// that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, a tab or
-        /// a carriage return, or `'` before one of these) is written with a leading `'`; an
-        /// import removes exactly that `'` again.
-        #[utoipa::path(
-                                    tag = $tag,
-                                    operation_id = $op,
-                                    params(ExportParams, $params),
-                                    responses(
-                                        (status = 200, description = "The records.", content(
-                                            (String = "text/csv"),
-                                            (String = "application/x-ndjson"),
-                                        )),
-                                    ),
-                                )]
-        #[get($path)]
-        async fn $fn(
-            auth: Require<Read<obj::$marker>>,
-            state: web::Data<AppState>,
-            req: HttpRequest,
-        ) -> Result<HttpResponse, ApiError> {
-            let (format, $query) = split_query::<$params>(req.query_string())?;
-            export(&$resource, state, auth.ctx, format, $request).await
-        }
-    };
-}
-
-export_route!(
-    export_contacts,
-    ContactResource,
-    Contact,
-    ContactListParams,
-    "/contacts/export",
-    "export_contacts",
-    "contacts",
-    "Export contacts",
-    |query| crate::routes::contacts::list_request(&query, None)
-);
 #[cfg(test)]
 mod tests {
     use serde_json::json;

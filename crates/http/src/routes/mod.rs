@@ -8,7 +8,6 @@ pub mod api_keys;
 pub mod audit_log;
 pub mod auth;
 pub mod changes;
-pub mod contacts;
 pub mod custom_fields;
 pub mod docs;
 pub mod exports;
@@ -38,8 +37,6 @@ pub fn configure(config: &mut ServiceConfig) {
                 .configure(api_keys::configure)
                 .configure(audit_log::configure)
                 .configure(custom_fields::configure)
-                .configure(exports::configure)
-                .configure(contacts::configure)
                 .configure(changes::configure)
                 .configure(webhooks::configure)
                 .configure(imports::configure)

@@ -1,19 +1,15 @@
-//! What the customer-data routes share: address, phone and consent bodies and their parsing,
-//! the list parameters every object takes, the search body, history, duplicates and merges.
+//! What the record routes share: text and tag parsing, the list parameters every object
+//! takes, the search body, history, and the merge request.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use rapport_domain::contact::{ConsentChange, MAX_PHONES};
 use rapport_domain::custom_field::MAX_FIELDS_PER_OBJECT;
 use rapport_domain::page::{Cursor, MAX_LIMIT, PageRequest};
 use rapport_domain::query::{FieldPath, Node, Op, RawCondition, RawFilter, parse_filter};
-use rapport_domain::record::{Change, DuplicateReason, EventAction, RecordEvent};
+use rapport_domain::record::{Change, EventAction, RecordEvent};
 use rapport_domain::store::ListRequest;
-use rapport_domain::values::AddressPatch;
-use rapport_domain::values::{
-    self, Address, Channel, ChannelConsent, Consent, ConsentStatus, Phone, PhoneKind,
-};
+use rapport_domain::values;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -21,212 +17,10 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, FieldError};
 use crate::list::ListQuery;
-use crate::record::nullable;
 use crate::validate::Check;
 
 /// Longest names, titles and similar single-line texts.
 pub const MAX_NAME: usize = 200;
-
-/// A postal address.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct AddressBody {
-    pub street: Option<String>,
-    pub city: Option<String>,
-    pub region: Option<String>,
-    pub postal_code: Option<String>,
-    /// ISO 3166-1 alpha-2.
-    #[schema(example = "CN")]
-    pub country: Option<String>,
-}
-
-impl AddressBody {
-    pub fn from_address(address: &Address) -> Option<AddressBody> {
-        (!address.is_empty()).then(|| AddressBody {
-            street: address.street.clone(),
-            city: address.city.clone(),
-            region: address.region.clone(),
-            postal_code: address.postal_code.clone(),
-            country: address.country.clone(),
-        })
-    }
-}
-
-/// An address as written: every line optional; in a PATCH, `null` clears a line.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AddressInput {
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, max_length = 500)]
-    pub street: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, max_length = 200)]
-    pub city: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, max_length = 200)]
-    pub region: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, max_length = 32)]
-    pub postal_code: Option<Option<String>>,
-    /// ISO 3166-1 alpha-2, e.g. `CN`.
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<crate::schema::Country>, example = "CN")]
-    pub country: Option<Option<String>>,
-}
-
-impl AddressInput {
-    pub fn parse(&self, check: &mut Check, at: &str) -> AddressPatch {
-        let line = |check: &mut Check,
-                    name: &str,
-                    value: &Option<Option<String>>,
-                    max: usize|
-         -> Option<Option<String>> {
-            value.as_ref().map(|v| {
-                v.as_deref().and_then(|text| {
-                    check
-                        .field(&format!("{at}.{name}"), values::text(text, max))
-                        .flatten()
-                })
-            })
-        };
-        AddressPatch {
-            street: line(check, "street", &self.street, 500),
-            city: line(check, "city", &self.city, MAX_NAME),
-            region: line(check, "region", &self.region, MAX_NAME),
-            postal_code: line(check, "postal_code", &self.postal_code, 32),
-            country: self.country.as_ref().map(|v| {
-                v.as_deref()
-                    .and_then(|text| check.field(&format!("{at}.country"), values::country(text)))
-            }),
-        }
-    }
-}
-
-/// A phone number as written, its kind, and its E.164 form (null when it cannot be read).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct PhoneBody {
-    #[schema(example = "+86 138 0013 8000")]
-    pub number: String,
-    pub kind: PhoneKind,
-    #[schema(example = "+8613800138000")]
-    pub e164: Option<String>,
-}
-
-impl From<&Phone> for PhoneBody {
-    fn from(phone: &Phone) -> Self {
-        PhoneBody {
-            number: phone.number.clone(),
-            kind: phone.kind,
-            e164: phone.e164.clone(),
-        }
-    }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PhoneInput {
-    #[schema(
-        example = "+86 138 0013 8000",
-        min_length = 1,
-        max_length = 64,
-        pattern = r"\S"
-    )]
-    pub number: String,
-    /// `mobile`, `work`, `home` or `other` (the default).
-    pub kind: Option<PhoneKind>,
-}
-
-pub fn parse_phones(check: &mut Check, input: &[PhoneInput], region: Option<&str>) -> Vec<Phone> {
-    // Reading a number is costly (libphonenumber); the count is checked first.
-    if !within_limit(check, "phones", input.len(), MAX_PHONES, "phones") {
-        return Vec::new();
-    }
-    input
-        .iter()
-        .enumerate()
-        .filter_map(|(i, p)| {
-            check.field(
-                &format!("phones[{i}].number"),
-                Phone::new(&p.number, p.kind.unwrap_or(PhoneKind::Other), region),
-            )
-        })
-        .collect()
-}
-
-/// A channel's consent: its status and when it last changed (null while unknown).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ChannelConsentBody {
-    pub status: ConsentStatus,
-    pub changed_at: Option<DateTime<Utc>>,
-}
-
-impl From<ChannelConsent> for ChannelConsentBody {
-    fn from(consent: ChannelConsent) -> Self {
-        ChannelConsentBody {
-            status: consent.status,
-            changed_at: consent.changed_at,
-        }
-    }
-}
-
-/// Consent per channel; a channel never set reads `unknown`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ConsentBody {
-    pub email: ChannelConsentBody,
-    pub sms: ChannelConsentBody,
-    pub phone: ChannelConsentBody,
-}
-
-impl From<&Consent> for ConsentBody {
-    fn from(consent: &Consent) -> Self {
-        ConsentBody {
-            email: consent.get(Channel::Email).into(),
-            sms: consent.get(Channel::Sms).into(),
-            phone: consent.get(Channel::Phone).into(),
-        }
-    }
-}
-
-/// A consent change of one channel.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ChannelConsentInput {
-    pub status: ConsentStatus,
-    /// When the customer gave or withdrew it (for imports); default: now, when the status
-    /// changes.
-    pub changed_at: Option<DateTime<Utc>>,
-}
-
-/// Consent changes by channel: `{"email": {"status": "opted_out"}}`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ConsentInput {
-    pub email: Option<ChannelConsentInput>,
-    pub sms: Option<ChannelConsentInput>,
-    pub phone: Option<ChannelConsentInput>,
-}
-
-impl ConsentInput {
-    pub fn changes(&self) -> BTreeMap<Channel, ConsentChange> {
-        [
-            (Channel::Email, &self.email),
-            (Channel::Sms, &self.sms),
-            (Channel::Phone, &self.phone),
-        ]
-        .into_iter()
-        .filter_map(|(channel, input)| {
-            input.as_ref().map(|i| {
-                (
-                    channel,
-                    ConsentChange {
-                        status: i.status,
-                        changed_at: i.changed_at,
-                    },
-                )
-            })
-        })
-        .collect()
-    }
-}
 
 /// An optional single-line text of at most `max` characters; empty means none.
 pub fn optional_text(
@@ -401,53 +195,6 @@ impl RecordListParams {
     pub fn condition(field: &str, op: Op, value: Value) -> RawFilter {
         condition(field, op, value)
     }
-}
-
-/// Declares an object's list parameters: the common ones and its own, in one struct that
-/// refuses unknown parameters.
-#[macro_export]
-macro_rules! record_list_params {
-    ($name:ident { $($(#[$meta:meta])* $field:ident: $ty:ty,)* }) => {
-        #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
-        #[serde(deny_unknown_fields)]
-        #[into_params(parameter_in = Query)]
-        pub struct $name {
-            /// Sort keys, comma-separated, `-` for descending: `-updated_at,name`. Fields: name,
-            /// created_at, updated_at, last_activity_at, custom.<key>. Default `-created_at`.
-            pub sort: Option<String>,
-            /// Case-insensitive substring search over names, emails, phones and related names;
-            /// one or two characters work too (up to 200, not only spaces).
-            #[param(min_length = 1, max_length = 200, pattern = r"\S")]
-            pub q: Option<String>,
-            pub owner_id: Option<uuid::Uuid>,
-            /// Only records with this tag.
-            #[param(min_length = 1)]
-            pub tag: Option<String>,
-            pub created_after: Option<chrono::DateTime<chrono::Utc>>,
-            pub created_before: Option<chrono::DateTime<chrono::Utc>>,
-            pub updated_after: Option<chrono::DateTime<chrono::Utc>>,
-            pub updated_before: Option<chrono::DateTime<chrono::Utc>>,
-            /// `true` lists the deleted records (the trash) instead of the live ones.
-            pub deleted: Option<bool>,
-            $($(#[$meta])* pub $field: $ty,)*
-        }
-
-        impl $name {
-            pub fn common(&self) -> $crate::routes::records::RecordListParams {
-                $crate::routes::records::RecordListParams {
-                    sort: self.sort.clone(),
-                    q: self.q.clone(),
-                    owner_id: self.owner_id,
-                    tag: self.tag.clone(),
-                    created_after: self.created_after,
-                    created_before: self.created_before,
-                    updated_after: self.updated_after,
-                    updated_before: self.updated_before,
-                    deleted: self.deleted,
-                }
-            }
-        }
-    };
 }
 
 /// One key of a search's sort.
@@ -626,37 +373,3 @@ pub struct MergeRequest {
     #[serde(default)]
     pub dry_run: bool,
 }
-
-/// Declares an object's duplicate and merge answers.
-#[macro_export]
-macro_rules! record_answers {
-    ($duplicate:ident, $duplicates:ident, $merge:ident, $body:ty) => {
-        /// A likely duplicate and why.
-        #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-        pub struct $duplicate {
-            pub reasons: Vec<rapport_domain::record::DuplicateReason>,
-            pub record: $body,
-        }
-
-        /// Likely duplicates (all of them: `next_cursor` is always null).
-        #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-        pub struct $duplicates {
-            pub data: Vec<$duplicate>,
-            pub next_cursor: Option<String>,
-        }
-
-        /// What a merge did (or, with `dry_run`, would do).
-        #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-        pub struct $merge {
-            /// The primary record after the merge.
-            pub merged: $body,
-            pub merged_ids: Vec<uuid::Uuid>,
-            /// The primary's changed fields.
-            pub changes: std::collections::BTreeMap<String, $crate::routes::records::ChangeBody>,
-            pub dry_run: bool,
-        }
-    };
-}
-
-/// Keeps the enum in the document even where it only appears through the macro above.
-pub type Reason = DuplicateReason;

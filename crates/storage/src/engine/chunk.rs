@@ -42,11 +42,30 @@ impl Keys {
         Keys::Texts(texts)
     }
 
+    /// The same keys compared without case, where the column is folded (an email).
+    fn folded(self, fold: bool) -> Keys {
+        match self {
+            Keys::Texts(texts) if fold => {
+                Keys::texts(texts.into_iter().map(|t| t.to_lowercase()).collect())
+            }
+            keys => keys,
+        }
+    }
+
     fn is_empty(&self) -> bool {
         match self {
             Keys::Ids(ids) => ids.is_empty(),
             Keys::Texts(texts) => texts.is_empty(),
         }
+    }
+}
+
+/// The expression a lookup compares: the column, or its lower case where it is folded.
+fn compared(layout: &Layout, column: &str) -> String {
+    if layout.folds(column) {
+        format!("lower(t.{column})")
+    } else {
+        format!("t.{column}")
     }
 }
 
@@ -81,6 +100,7 @@ pub(crate) mod sqlite {
 
     fn push_in(
         qb: &mut sqlx::QueryBuilder<Sqlite>,
+        layout: &Layout,
         org_id: Uuid,
         column: &str,
         live_only: bool,
@@ -90,7 +110,7 @@ pub(crate) mod sqlite {
         if live_only {
             qb.push(" and t.deleted_at is null");
         }
-        qb.push(" and t.").push(column).push(" in ");
+        qb.push(" and ").push(compared(layout, column)).push(" in ");
         match keys {
             Keys::Ids(ids) => crate::records::sqlite::push_list(qb, ids),
             Keys::Texts(texts) => crate::records::sqlite::push_list(qb, texts),
@@ -113,7 +133,14 @@ pub(crate) mod sqlite {
             return Ok(Vec::new());
         }
         let mut qb = sqlx::QueryBuilder::<Sqlite>::new(layout.select_where);
-        push_in(&mut qb, org_id, column, live_only, keys);
+        push_in(
+            &mut qb,
+            layout,
+            org_id,
+            column,
+            live_only,
+            keys.folded(layout.folds(column)),
+        );
         crate::engine::sqlite::fetch_records(executor, layout, &mut qb).await
     }
 
@@ -140,12 +167,13 @@ pub(crate) mod sqlite {
         if values.is_empty() {
             return Ok(Vec::new());
         }
-        let mut qb = sqlx::QueryBuilder::<Sqlite>::new("select t.");
-        qb.push(column)
+        let mut qb = sqlx::QueryBuilder::<Sqlite>::new("select ");
+        qb.push(compared(layout, column))
             .push(", t.id from ")
             .push(layout.storage.table)
             .push(" t where ");
-        push_in(&mut qb, org_id, column, live_only, Keys::texts(values));
+        let keys = Keys::texts(values).folded(layout.folds(column));
+        push_in(&mut qb, layout, org_id, column, live_only, keys);
         Ok(qb.build_query_as().fetch_all(&mut *conn).await?)
     }
 
@@ -289,13 +317,14 @@ pub(crate) mod postgres {
         (ids, columns)
     }
 
-    /// `unnest($1::<type>[]) as k(v) cross join lateral (<select> … t.<column> = k.v limit 1`:
-    /// the caller closes the parenthesis.
+    /// `unnest($1::<type>[]) as k(v) cross join lateral (<select> … <compared> = k.v limit 1`:
+    /// the caller closes the parenthesis. `compared` is the column's expression
+    /// (see [`compared`]).
     fn push_probe(
         qb: &mut sqlx::QueryBuilder<sqlx::Postgres>,
         select: &str,
         org_id: Uuid,
-        column: &str,
+        compared: &str,
         live_only: bool,
         keys: Keys,
         limit_one: bool,
@@ -310,7 +339,7 @@ pub(crate) mod postgres {
         if live_only {
             qb.push(" and t.deleted_at is null");
         }
-        qb.push(" and t.").push(column).push(" = k.v");
+        qb.push(" and ").push(compared).push(" = k.v");
         if limit_one {
             qb.push(" limit 1");
         }
@@ -331,11 +360,12 @@ pub(crate) mod postgres {
             return Ok(Vec::new());
         }
         let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new("select t.* from ");
+        let keys = keys.folded(layout.folds(column));
         push_probe(
             &mut qb,
             layout.select_where,
             org_id,
-            column,
+            &compared(layout, column),
             live_only,
             keys,
             true,
@@ -356,11 +386,12 @@ pub(crate) mod postgres {
             return Ok(Vec::new());
         }
         let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new("select t.* from ");
+        let keys = keys.folded(layout.folds(column));
         push_probe(
             &mut qb,
             layout.select_where,
             org_id,
-            column,
+            &compared(layout, column),
             true,
             keys,
             false,
@@ -383,13 +414,14 @@ pub(crate) mod postgres {
         }
         let select = format!("select t.id from {} t where ", layout.storage.table);
         let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new("select k.v, h.id from ");
+        let keys = Keys::texts(values).folded(layout.folds(column));
         push_probe(
             &mut qb,
             &select,
             org_id,
-            column,
+            &compared(layout, column),
             live_only,
-            Keys::texts(values),
+            keys,
             true,
         );
         qb.push(") h");

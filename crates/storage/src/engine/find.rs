@@ -17,7 +17,7 @@ pub(crate) struct Existing<'a> {
     pub by_id: HashMap<Uuid, &'a Record>,
     pub by_external: HashMap<&'a str, &'a Record>,
     /// The live records with each natural key's value.
-    pub by_key: HashMap<(IdProperty, &'a str), Vec<&'a Record>>,
+    pub by_key: HashMap<(IdProperty, String), Vec<&'a Record>>,
     pub visible: crate::records::Visible,
 }
 
@@ -83,12 +83,17 @@ pub(crate) fn find<'a>(
         RowTarget::Upsert { property, value }
             if layout.keys.iter().any(|(k, _, _)| k == property) =>
         {
-            let value = key_value(layout, *property, value);
-            match existing
-                .by_key
-                .get(&(*property, value.as_str()))
-                .map(Vec::as_slice)
-            {
+            let column = layout
+                .keys
+                .iter()
+                .find(|(k, _, _)| k == property)
+                .map_or("", |k| k.1);
+            let value = layout.key_text(column, &key_value(layout, *property, value));
+            match existing.by_key.get(&(*property, value)).map(Vec::as_slice) {
+                // A hidden record holds it: taken, by whom is not told.
+                Some([record]) if !seen(record) && layout.folds(column) => {
+                    Err(StoreError::DuplicateEmail { existing_id: None })
+                }
                 Some([record]) if !seen(record) => Err(StoreError::Conflict {
                     field: Some(property.as_str().into()),
                 }),

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use rapport_domain::query::RelationInfo;
 
-use crate::records::{Columns, RelationSpec, Spec};
+use crate::records::{RelationSpec, Spec};
 
 /// An engine object's storage: its declaration, the shared record machinery's view of it,
 /// and its statements (constant for the object, so prepared statements are reused).
@@ -54,25 +54,10 @@ static LAYOUTS: LazyLock<HashMap<ObjectType, &'static Layout>> = LazyLock::new(|
         .collect()
 });
 
-/// How the shared record machinery sees any object with records: the hand-written stores'
-/// specs, and each engine object's layout.
+/// How the shared record machinery sees any object with records: its layout's view.
 pub(crate) fn storage_spec(object: ObjectType) -> Option<&'static Spec> {
-    hand_written(object).or_else(|| {
-        let spec = rapport_domain::objects::spec(object).filter(|spec| spec.engine)?;
-        layout(spec).ok().map(|layout| &layout.storage)
-    })
-}
-
-/// The objects whose stores are still written by hand.
-fn hand_written(object: ObjectType) -> Option<&'static Spec> {
-    match object {
-        ObjectType::Contact => Some(&crate::contacts::CONTACTS),
-        _ => None,
-    }
-}
-
-fn hand_written_catalog(object: ObjectType) -> Option<&'static [rapport_domain::query::FieldInfo]> {
-    hand_written(object).map(|spec| spec.catalog_fields)
+    let spec = rapport_domain::objects::spec(object).filter(|spec| spec.engine)?;
+    layout(spec).ok().map(|layout| &layout.storage)
 }
 
 /// The relations filters may follow: each reference, named for its role (`contact.email`
@@ -87,12 +72,11 @@ fn relations(
             continue;
         };
         // The related object's filterable fields (its own relations are not followed).
-        let Some(catalog) = hand_written_catalog(target).or_else(|| {
-            let spec = rapport_domain::objects::spec(target).filter(|spec| spec.engine)?;
-            Some(&*Box::leak(record::catalog(spec).into_boxed_slice()))
-        }) else {
+        let Some(spec) = rapport_domain::objects::spec(target).filter(|spec| spec.engine) else {
             continue;
         };
+        let catalog: &'static [rapport_domain::query::FieldInfo] =
+            Box::leak(record::catalog(spec).into_boxed_slice());
         // Named for the role: `contact_id` → `contact`, `parent_company_id` → `parent`.
         let base: &'static str = field.name.strip_suffix("_id").unwrap_or(&field.name);
         let name = base
@@ -132,7 +116,29 @@ fn columns_of(field: &FieldSpec, column: &'static str) -> Vec<&'static str> {
             .iter()
             .map(|line| leak(format!("{column}_{line}")))
             .collect(),
+        // Per channel its status and when it changed.
+        FieldKind::Consent => rapport_domain::kit::CONSENT_CHANNELS
+            .iter()
+            .flat_map(|channel| {
+                [
+                    leak(format!("{column}_{channel}")),
+                    leak(format!("{column}_{channel}_at")),
+                ]
+            })
+            .collect(),
         _ => vec![column],
+    }
+}
+
+/// The PostgreSQL array type of each of a field's columns.
+fn pg_arrays(field: &FieldSpec) -> Vec<&'static str> {
+    match field.kind {
+        FieldKind::Address => vec!["text[]"; rapport_domain::kit::ADDRESS_LINES.len()],
+        FieldKind::Consent => rapport_domain::kit::CONSENT_CHANNELS
+            .iter()
+            .flat_map(|_| ["text[]", "timestamptz[]"])
+            .collect(),
+        kind => vec![pg_array(kind)],
     }
 }
 
@@ -152,6 +158,12 @@ impl Layout {
             if field.kind == FieldKind::Address {
                 let lines = field.columns().into_iter().map(leak);
                 columns.extend(lines.zip(columns_of(field, column)));
+                continue;
+            }
+            if field.kind == FieldKind::Consent {
+                // A channel filters by its status column.
+                let channels = field.columns().into_iter().map(leak);
+                columns.extend(channels.zip(columns_of(field, column).into_iter().step_by(2)));
                 continue;
             }
             let sort = sorted.iter().find(|(name, _)| *name == field.name);
@@ -202,7 +214,12 @@ impl Layout {
             (IdProperty::Id, "id", false),
             (IdProperty::ExternalId, "external_id", false),
         ];
-        storage_keys.extend(keys.iter().map(|(key, column, _)| (*key, *column, false)));
+        storage_keys.extend(keys.iter().map(|(key, column, _)| {
+            let folded = fields
+                .iter()
+                .any(|(field, c)| c == column && field.kind == FieldKind::Email);
+            (*key, *column, folded)
+        }));
         let written: Vec<&str> = field_columns
             .iter()
             .chain(&sort_columns)
@@ -227,10 +244,7 @@ impl Layout {
         // PostgreSQL binds one array per column: each written column's array type.
         let arrays: Vec<&str> = fields
             .iter()
-            .flat_map(|(field, column)| {
-                let kind = pg_array(field.kind);
-                columns_of(field, column).into_iter().map(move |_| kind)
-            })
+            .flat_map(|(field, _)| pg_arrays(field))
             .chain(sort_columns.iter().map(|_| "text[]"))
             .chain(["jsonb[]", "text[]"])
             .collect();
@@ -268,7 +282,7 @@ impl Layout {
             object: spec.object,
             table,
             search_table: leak(format!("{table}_search")),
-            columns: Columns::Table(columns),
+            columns,
             relations: Box::leak(relation_specs.into_boxed_slice()),
             catalog_fields: Box::leak(record::catalog(spec).into_boxed_slice()),
             catalog_relations: Box::leak(relation_infos.into_boxed_slice()),
@@ -291,11 +305,38 @@ impl Layout {
         }
     }
 
+    /// Whether a column compares without case (an email's), so that lookups and uniqueness
+    /// use `lower(<column>)`.
+    pub(crate) fn folds(&self, column: &str) -> bool {
+        self.fields
+            .iter()
+            .any(|(field, c)| *c == column && field.kind == FieldKind::Email)
+    }
+
+    /// A value of `column` as lookups and uniqueness compare it (lower case where folded).
+    pub(crate) fn key_text(&self, column: &str, value: &str) -> String {
+        if self.folds(column) {
+            value.to_lowercase()
+        } else {
+            value.to_owned()
+        }
+    }
+
     /// The values to bind for a record's fields and sort columns, in `insert`/`update` order.
     pub(crate) fn bound(&self, values: &serde_json::Map<String, Value>) -> Vec<Bound> {
         let mut bound: Vec<Bound> = Vec::new();
         for (field, _) in &self.fields {
             let value = values.get(field.name.as_ref());
+            if field.kind == FieldKind::Consent {
+                for channel in rapport_domain::kit::CONSENT_CHANNELS {
+                    let line = value.and_then(|v| v.get(*channel));
+                    let status = line.and_then(|l| l.get("status")).and_then(Value::as_str);
+                    bound.push(Bound::Text(Some(status.unwrap_or("unknown").to_owned())));
+                    let at = line.and_then(|l| l.get("changed_at"));
+                    bound.push(Bound::of(FieldKind::Timestamp, at));
+                }
+                continue;
+            }
             if field.kind == FieldKind::Address {
                 bound.extend(rapport_domain::kit::ADDRESS_LINES.iter().map(|line| {
                     Bound::Text(
@@ -330,7 +371,7 @@ fn pg_array(kind: FieldKind) -> &'static str {
         FieldKind::Date => "date[]",
         FieldKind::Timestamp => "timestamptz[]",
         FieldKind::Reference(_) | FieldKind::Id => "uuid[]",
-        FieldKind::Tags | FieldKind::Lines(_) => "jsonb[]",
+        FieldKind::Tags | FieldKind::Lines(_) | FieldKind::Emails | FieldKind::Phones => "jsonb[]",
         _ => "text[]",
     }
 }
@@ -375,12 +416,14 @@ impl Bound {
             FieldKind::Reference(_) | FieldKind::Id => {
                 Bound::Id(text.and_then(|t| Uuid::parse_str(t).ok()))
             }
-            FieldKind::Tags | FieldKind::Lines(_) => Bound::Json(Json(
-                value
-                    .filter(|v| v.is_array())
-                    .cloned()
-                    .unwrap_or_else(|| Value::Array(Vec::new())),
-            )),
+            FieldKind::Tags | FieldKind::Lines(_) | FieldKind::Emails | FieldKind::Phones => {
+                Bound::Json(Json(
+                    value
+                        .filter(|v| v.is_array())
+                        .cloned()
+                        .unwrap_or_else(|| Value::Array(Vec::new())),
+                ))
+            }
             _ => Bound::Text(text.map(str::to_owned)),
         }
     }

@@ -58,7 +58,34 @@ per_backend! {
             _ => return Err(sql::missing(pool, ctx, &layout.storage, id).await?.into()),
         };
         let mut reasons: std::collections::BTreeMap<Uuid, Vec<String>> = Default::default();
-        for field in layout.spec.fields.iter().filter(|f| f.matching) {
+        // Emails and phones are matched through their keys (any of a contact's emails).
+        let kinds: Vec<&'static str> = crate::engine::write::keys_of(layout, Some(&record.values))
+            .into_iter()
+            .map(|(kind, _)| kind)
+            .filter(|kind| *kind != "tag")
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !kinds.is_empty() {
+            let mut qb = sql::Builder::new("select distinct k2.object_id, k2.kind from record_keys k1 \
+                join record_keys k2 on k2.org_id = k1.org_id and k2.object_type = k1.object_type \
+                and k2.kind = k1.kind and k2.value = k1.value where k1.org_id = ");
+            qb.push_bind(ctx.org_id).push(" and k1.object_type = ").push_bind(layout.spec.object.as_str());
+            qb.push(" and k1.object_id = ").push_bind(id).push(" and k2.object_id <> ").push_bind(id);
+            qb.push(" and k1.kind in ");
+            sql::push_list(&mut qb, kinds.iter().map(|k| (*k).to_owned()));
+            qb.push(" limit 200");
+            let same: Vec<(Uuid, String)> = qb.build_query_as().fetch_all(pool).await?;
+            for (other, kind) in same {
+                reasons.entry(other).or_default().push(format!("same_{kind}"));
+            }
+        }
+        let mut conn = pool.acquire().await?;
+        for (other, reason) in sql::more_duplicates(&mut conn, ctx, layout.spec.object, &record).await? {
+            reasons.entry(other).or_default().push(reason);
+        }
+        drop(conn);
+        for field in layout.spec.fields.iter().filter(|f| f.matching && !crate::engine::write::keyed_kind(f.kind)) {
             let Some((column, value)) = matched(layout, &record, &field.name) else { continue };
             let mut qb = sql::Builder::new("select t.id from ");
             qb.push(layout.storage.table).push(" t where t.org_id = ").push_bind(ctx.org_id);
@@ -76,12 +103,16 @@ per_backend! {
             }
         }
         let ids: Vec<Uuid> = reasons.keys().copied().collect();
-        let records = sql::load_records(pool, ctx, layout, &ids, true).await?;
+        let everyone_seen = sql::load_records(pool, ctx, layout, &ids, true).await?;
+        let mut conn = pool.acquire().await?;
+        let seen = sql::visible_among(&mut conn, ctx, &layout.storage, &ids).await?;
+        let records: Vec<Record> = everyone_seen.into_iter().filter(|r| seen.contains(&r.id)).collect();
         Ok(records
             .into_iter()
             .map(|record| {
                 let mut why = reasons.remove(&record.id).unwrap_or_default();
                 why.sort();
+                why.dedup();
                 (record, why)
             })
             .collect())

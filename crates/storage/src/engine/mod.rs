@@ -72,6 +72,18 @@ per_backend! {
         let mut values = serde_json::Map::new();
         for (field, column) in &layout.fields {
             let value = match field.kind {
+                FieldKind::Consent => {
+                    let mut channels = serde_json::Map::new();
+                    for channel in rapport_domain::kit::CONSENT_CHANNELS {
+                        let status: Option<String> = row.try_get(format!("{column}_{channel}").as_str())?;
+                        let at: Option<DateTime<Utc>> = row.try_get(format!("{column}_{channel}_at").as_str())?;
+                        channels.insert((*channel).to_owned(), serde_json::json!({
+                            "status": status.unwrap_or_else(|| "unknown".to_owned()),
+                            "changed_at": at.map(|t| values::timestamp(&t)),
+                        }));
+                    }
+                    Some(Value::Object(channels))
+                }
                 FieldKind::Address => {
                     let mut lines = serde_json::Map::new();
                     for line in rapport_domain::kit::ADDRESS_LINES {
@@ -95,7 +107,7 @@ per_backend! {
                 FieldKind::Reference(_) | FieldKind::Id => row
                     .try_get::<Option<Uuid>, _>(*column)?
                     .map(|id| Value::from(id.to_string())),
-                FieldKind::Tags | FieldKind::Lines(_) => {
+                FieldKind::Tags | FieldKind::Lines(_) | FieldKind::Emails | FieldKind::Phones => {
                     let list: Json<Value> = row.try_get(*column)?;
                     list.0.as_array().is_some_and(|items| !items.is_empty()).then_some(list.0)
                 }
@@ -170,12 +182,22 @@ per_backend! {
         // A unique value another live record took meanwhile keeps this one in the trash.
         for (name, column) in &layout.unique {
             let mut qb = sql::Builder::new("select o.id from ");
+            let (r_col, o_col) = if layout.folds(column) {
+                (format!("lower(r.{column})"), format!("lower(o.{column})"))
+            } else {
+                (format!("r.{column}"), format!("o.{column}"))
+            };
             qb.push(layout.storage.table).push(" o join ").push(layout.storage.table)
-                .push(" r on r.").push(*column).push(" = o.").push(*column)
+                .push(" r on ").push(r_col).push(" = ").push(o_col)
                 .push(" where r.org_id = ").push_bind(ctx.org_id).push(" and r.id = ").push_bind(id)
                 .push(" and o.org_id = ").push_bind(ctx.org_id)
                 .push(" and o.deleted_at is null and o.id <> r.id limit 1");
-            if qb.build_query_scalar::<Uuid>().fetch_optional(&mut *conn).await?.is_some() {
+            if let Some(holder) = qb.build_query_scalar::<Uuid>().fetch_optional(&mut *conn).await? {
+                if layout.folds(column) {
+                    // An email names the contact that has it, where the caller may see it.
+                    let seen = sql::is_visible(&mut *conn, ctx, &layout.storage, holder).await?;
+                    return Err(StoreError::DuplicateEmail { existing_id: seen.then_some(holder) }.into());
+                }
                 return Err(StoreError::Conflict { field: Some((*name).into()) }.into());
             }
         }
@@ -363,10 +385,17 @@ impl RecordStore for SqlStore {
         ids: &[Uuid],
     ) -> Result<Vec<Record>, StoreError> {
         let layout = layout(spec)?;
-        on_db!(&self.db, read, |pool, sql| sql::load_records(
-            pool, ctx, layout, ids, false
-        )
-        .await)
+        on_db!(&self.db, read, |pool, sql| {
+            let records = sql::load_records(pool, ctx, layout, ids, false).await?;
+            // Only what the caller may see (the feed names the others by id alone).
+            let found: Vec<Uuid> = records.iter().map(|r| r.id).collect();
+            let mut conn = pool.acquire().await?;
+            let seen = sql::visible_among(&mut conn, ctx, &layout.storage, &found).await?;
+            Ok(records
+                .into_iter()
+                .filter(|r| seen.contains(&r.id))
+                .collect())
+        })
     }
 
     async fn restore(

@@ -30,13 +30,13 @@ per_backend! {
                 owners.insert(owner);
             }
         }
-        if owners.is_empty() {
-            return Ok(());
+        let mut active = std::collections::HashSet::new();
+        if !owners.is_empty() {
+            let mut qb = sql::Builder::new("select id from users where org_id = ");
+            qb.push_bind(ctx.org_id).push(" and active and id in ");
+            sql::push_list(&mut qb, owners.iter().copied());
+            active.extend(qb.build_query_scalar::<Uuid>().fetch_all(&mut *conn).await?);
         }
-        let mut qb = sql::Builder::new("select id from users where org_id = ");
-        qb.push_bind(ctx.org_id).push(" and active and id in ");
-        sql::push_list(&mut qb, owners.iter().copied());
-        let active: std::collections::HashSet<Uuid> = qb.build_query_scalar().fetch_all(&mut *conn).await?.into_iter().collect();
         let permitted = sql::permitted_owners(conn, ctx, object, &owners).await?;
         for d in drafting.iter_mut() {
             let before = d.before.map(|b| owner_of(&b.values));

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use rapport_domain::custom_field::{self, CustomFieldDef};
-use rapport_domain::kit::FieldKind;
 use rapport_domain::kit::record::{self, Record, RecordPatch};
+use rapport_domain::kit::{FieldKind, FieldSpec};
 use rapport_domain::record::{Changes, EventAction};
 use rapport_domain::write::{IdProperty, RowOutcome, RowStatus, RowTarget, WriteRow};
 use rapport_domain::{AuthContext, FieldIssue, StoreError};
@@ -48,9 +48,6 @@ enum Decision {
     Failed(StoreError),
 }
 
-/// A record's standard values and custom values.
-type Values = (Map<String, Value>, Map<String, Value>);
-
 /// A row's record before (if any), its values and custom values after, or why it fails.
 type Draft<'a> = Result<(Option<&'a Record>, Map<String, Value>, Map<String, Value>), StoreError>;
 
@@ -69,6 +66,51 @@ fn target_key(target: &RowTarget) -> Option<String> {
         RowTarget::Update { id, .. } => Some(format!("id:{id}")),
         RowTarget::Upsert { property, value } => Some(format!("{}:{value}", property.as_str())),
     }
+}
+
+/// Whether a field's values are kept as keys other records are matched on: tags, and the
+/// emails and phones of a field that finds duplicates.
+fn keyed(field: &FieldSpec) -> bool {
+    field.kind == FieldKind::Tags || (field.matching && keyed_kind(field.kind))
+}
+
+/// The kinds whose values are matched through keys: emails and phones.
+pub(crate) fn keyed_kind(kind: FieldKind) -> bool {
+    matches!(
+        kind,
+        FieldKind::Email | FieldKind::Emails | FieldKind::Phones
+    )
+}
+
+/// A record's keys: `tag`s, `email`s (lower case) and `phone`s (E.164).
+pub(crate) fn keys_of(
+    layout: &Layout,
+    values: Option<&Map<String, Value>>,
+) -> Vec<(&'static str, String)> {
+    let mut keys = Vec::new();
+    let Some(values) = values else { return keys };
+    for (field, _) in layout.fields.iter().filter(|(field, _)| keyed(field)) {
+        let value = values.get(field.name.as_ref());
+        let items: Vec<&Value> = match value {
+            Some(Value::Array(items)) => items.iter().collect(),
+            Some(other) => vec![other],
+            None => Vec::new(),
+        };
+        for item in items {
+            let key = match field.kind {
+                FieldKind::Tags => item.as_str().map(|t| ("tag", t.to_owned())),
+                FieldKind::Phones => item
+                    .get("e164")
+                    .and_then(Value::as_str)
+                    .map(|e| ("phone", e.to_owned())),
+                _ => item.as_str().map(|e| ("email", e.to_lowercase())),
+            };
+            keys.extend(key);
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    keys
 }
 
 /// A row being drafted: what it gives, the record it found, its values so far and the
@@ -144,6 +186,31 @@ fn start<'a>(
             None => values.remove(&e164_name),
         };
     }
+    // Each phone of a list gets its E.164 form.
+    for field in layout
+        .spec
+        .fields
+        .iter()
+        .filter(|f| f.kind == FieldKind::Phones)
+    {
+        if let Some(Value::Array(phones)) = values.get_mut(field.name.as_ref()) {
+            for phone in phones.iter_mut().filter_map(Value::as_object_mut) {
+                let number = phone
+                    .get("number")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let kind = phone
+                    .get("kind")
+                    .and_then(Value::as_str)
+                    .and_then(|k| k.parse().ok())
+                    .unwrap_or(rapport_domain::values::PhoneKind::Other);
+                let e164 = rapport_domain::values::Phone::new(number, kind, phone_region)
+                    .ok()
+                    .and_then(|p| p.e164);
+                phone.insert("e164".into(), e164.map_or(Value::Null, Value::from));
+            }
+        }
+    }
     Drafting {
         given: &row.patch.values,
         before,
@@ -176,7 +243,7 @@ fn finish(
     definitions: &[CustomFieldDef],
     row: &WriteRow<RecordPatch>,
     mut drafting: Drafting<'_>,
-) -> Result<Values, StoreError> {
+) -> (Result<Map<String, Value>, StoreError>, Map<String, Value>) {
     let spec = layout.spec;
     let issues = &mut drafting.issues;
     rapport_domain::objects::rules(spec.object).derive(
@@ -200,15 +267,16 @@ fn finish(
         row.patch.custom.as_ref().unwrap_or(&empty),
     );
     issues.extend(found);
-    if issues.is_empty() && drafting.owner_refused {
+    let result = if issues.is_empty() && drafting.owner_refused {
         // Before any conflict: a write the caller may not make tells nothing of other records.
         Err(StoreError::OwnerNotPermitted)
     } else if issues.is_empty() {
-        Ok((drafting.values, custom))
+        Ok(drafting.values)
     } else {
         issues.sort_by_key(issue_order);
         Err(StoreError::Invalid(drafting.issues))
-    }
+    };
+    (result, custom)
 }
 
 per_backend! {
@@ -259,11 +327,11 @@ per_backend! {
         found.dedup_by_key(|r| r.id);
         let existing_ids: Vec<Uuid> = found.iter().map(|r| r.id).collect();
         let visible = sql::visible_among(conn, ctx, &layout.storage, &existing_ids).await?;
-        let mut by_key: HashMap<(IdProperty, &str), Vec<&Record>> = HashMap::new();
+        let mut by_key: HashMap<(IdProperty, String), Vec<&Record>> = HashMap::new();
         for r in found.iter().filter(|r| r.deleted_at.is_none()) {
-            for (key, _, _) in &layout.keys {
+            for (key, column, _) in &layout.keys {
                 if let Some(value) = r.value(key.as_str()).as_str() {
-                    by_key.entry((*key, value)).or_default().push(r);
+                    by_key.entry((*key, layout.key_text(column, value))).or_default().push(r);
                 }
             }
         }
@@ -317,15 +385,31 @@ per_backend! {
         }
         sql::prepare(&mut *conn, ctx, spec.object, &mut drafting).await?;
         let mut drafting = drafting.into_iter();
+        // A row refused for its values is still checked for taken unique custom values, so
+        // that every problem is named at once.
+        let mut refused_custom: Vec<Option<(Uuid, Map<String, Value>)>> = Vec::with_capacity(rows.len());
         let drafts: Vec<Draft<'_>> = rows
             .iter()
             .zip(failed)
             .map(|(row, failed)| match failed {
-                Some(error) => Err(error),
+                Some(error) => {
+                    refused_custom.push(None);
+                    Err(error)
+                }
                 None => {
                     let d = drafting.next().expect("one drafting per row that found its record");
                     let before = d.before;
-                    finish(layout, &definitions, row, d).map(|(values, custom)| (before, values, custom))
+                    let (result, custom) = finish(layout, &definitions, row, d);
+                    match result {
+                        Ok(values) => {
+                            refused_custom.push(None);
+                            Ok((before, values, custom))
+                        }
+                        Err(error) => {
+                            refused_custom.push(Some((before.map_or(Uuid::nil(), |r| r.id), custom)));
+                            Err(error)
+                        }
+                    }
                 }
             })
             .collect();
@@ -333,10 +417,17 @@ per_backend! {
         let mut wanted_external: Vec<String> = Vec::new();
         let mut wanted_unique: Vec<Vec<String>> = vec![Vec::new(); layout.unique.len()];
         let mut wanted_custom: HashMap<String, Vec<Value>> = HashMap::new();
+        for (_, custom) in refused_custom.iter().flatten() {
+            for def in definitions.iter().filter(|d| d.unique) {
+                if let Some(value) = custom.get(&def.key) {
+                    wanted_custom.entry(def.key.clone()).or_default().push(value.clone());
+                }
+            }
+        }
         for (_, values, custom) in drafts.iter().flatten() {
             wanted_external.extend(values.get("external_id").and_then(Value::as_str).map(str::to_owned));
-            for ((name, _), wanted) in layout.unique.iter().zip(&mut wanted_unique) {
-                wanted.extend(values.get(*name).and_then(Value::as_str).map(str::to_owned));
+            for ((name, column), wanted) in layout.unique.iter().zip(&mut wanted_unique) {
+                wanted.extend(values.get(*name).and_then(Value::as_str).map(|v| layout.key_text(column, v)));
             }
             for def in definitions.iter().filter(|d| d.unique) {
                 if let Some(value) = custom.get(&def.key) {
@@ -353,13 +444,23 @@ per_backend! {
             unique_holders.extend(found.into_iter().map(|(value, id)| ((*name, value), id)));
         }
         let custom_holders = sql::unique_holders(conn, &layout.storage, ctx.org_id, &definitions, &wanted_custom).await?;
+        let holder_ids: Vec<Uuid> = unique_holders.values().copied().collect();
+        let seen_holders = sql::visible_among(conn, ctx, &layout.storage, &holder_ids).await?;
 
         let mut claimed: HashMap<(String, String), usize> = HashMap::new();
         let mut decisions = Vec::with_capacity(rows.len());
         for (index, draft) in drafts.into_iter().enumerate() {
-            let (before, values, custom) = match draft {
-                Ok(draft) => draft,
-                Err(error) => {
+            let (before, values, custom) = match (draft, &refused_custom[index]) {
+                (Ok(draft), _) => draft,
+                (Err(StoreError::Invalid(mut issues)), Some((id, custom))) => {
+                    issues.extend(crate::records::unique_custom_issues(&definitions, custom, *id, &custom_holders, &mut claimed, index, |key| {
+                        crate::records::custom_taken(key, None)
+                    }));
+                    issues.sort_by_key(issue_order);
+                    decisions.push(Decision::Failed(StoreError::Invalid(issues)));
+                    continue;
+                }
+                (Err(error), _) => {
                     decisions.push(Decision::Failed(error));
                     continue;
                 }
@@ -372,12 +473,17 @@ per_backend! {
                 decisions.push(Decision::Failed(StoreError::Invalid(issues)));
                 continue;
             }
-            let taken = layout.unique.iter().find_map(|(name, _)| {
-                let value = values.get(*name).and_then(Value::as_str)?;
-                if unique_holders.get(&(*name, value.to_owned())).is_some_and(|h| *h != id) {
-                    return Some(StoreError::Conflict { field: Some((*name).into()) });
+            let taken = layout.unique.iter().find_map(|(name, column)| {
+                let value = layout.key_text(column, values.get(*name).and_then(Value::as_str)?);
+                if let Some(holder) = unique_holders.get(&(*name, value.clone())).filter(|h| **h != id) {
+                    // An email names the contact that has it, where the caller may see it.
+                    return Some(if layout.folds(column) {
+                        StoreError::DuplicateEmail { existing_id: seen_holders.named(*holder) }
+                    } else {
+                        StoreError::Conflict { field: Some((*name).into()) }
+                    });
                 }
-                claimed.insert(((*name).into(), value.to_owned()), index).map(|first| in_batch(name, first))
+                claimed.insert(((*name).into(), value), index).map(|first| in_batch(name, first))
             });
             if let Some(error) = taken {
                 decisions.push(Decision::Failed(error));
@@ -450,40 +556,26 @@ per_backend! {
         if !updates.is_empty() {
             sql::update_rows(conn, ctx, layout, &updates, at).await?;
         }
-        let tag_fields: Vec<&str> = layout
-            .fields
-            .iter()
-            .filter(|(field, _)| field.kind == FieldKind::Tags)
-            .map(|(field, _)| field.name.as_ref())
-            .collect();
-        if !tag_fields.is_empty() {
-            // Only the tags a write added or removed change their keys.
-            let tags = |value: Option<&Value>| -> Vec<String> {
-                value
-                    .and_then(Value::as_array)
-                    .map(|items| items.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect())
-                    .unwrap_or_default()
-            };
+        // The keys a write added or removed (tags, emails, phones) change; the others stay.
+        if layout.fields.iter().any(|(field, _)| keyed(field)) {
             let mut removed = Vec::new();
             let mut added = Vec::new();
             for p in &planned {
-                for field in &tag_fields {
-                    let (old, new) = match p.changes.get(*field) {
-                        _ if p.insert => (Vec::new(), tags(p.values.get(*field))),
-                        Some(change) => (tags(Some(&change.old)), tags(Some(&change.new))),
-                        None => continue,
-                    };
-                    removed.extend(old.iter().filter(|t| !new.contains(t)).map(|t| (p.id, "tag", t.clone())));
-                    added.extend(new.iter().filter(|t| !old.contains(t)).map(|t| (p.id, "tag", t.clone())));
-                }
+                let old = keys_of(layout, p.before.as_ref());
+                let new = keys_of(layout, Some(&p.values));
+                removed.extend(old.iter().filter(|k| !new.contains(k)).map(|(kind, v)| (p.id, *kind, v.clone())));
+                added.extend(new.iter().filter(|k| !old.contains(k)).map(|(kind, v)| (p.id, *kind, v.clone())));
             }
             sql::change_keys(conn, ctx.org_id, layout.spec.object, &removed, &added).await?;
         }
         // Only records whose searched text changed are indexed again (SQLite's FTS table).
-        let searched: Vec<&str> = layout.spec.fields.iter().filter(|f| f.searchable).map(|f| f.name.as_ref()).collect();
+        let spec = layout.spec;
         let ids: Vec<Uuid> = planned
             .iter()
-            .filter(|p| p.insert || p.revive || searched.iter().any(|field| p.changes.contains_key(*field)))
+            .filter(|p| {
+                p.insert || p.revive
+                    || p.before.as_ref().map(|b| record::search_text(spec, b)) != Some(record::search_text(spec, &p.values))
+            })
             .map(|p| p.id)
             .collect();
         sql::index_search_many(conn, &layout.storage, &ids).await?;

@@ -25,7 +25,7 @@ use super::Spec;
 const MARK: char = '\u{2042}';
 
 fn specs() -> Vec<&'static Spec> {
-    let mut specs: Vec<&'static Spec> = vec![&crate::contacts::CONTACTS];
+    let mut specs: Vec<&'static Spec> = Vec::new();
     specs.extend(
         rapport_domain::objects::engine_objects()
             .filter_map(|spec| crate::engine::layout(spec).ok())

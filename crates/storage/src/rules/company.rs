@@ -2,9 +2,6 @@
 //! [`MAX_DEPTH`] deep; a lifecycle stage change is timed and recorded; and a company's
 //! contacts search its name (a contact's search text ends with its company's name).
 
-use std::str::FromStr;
-
-use rapport_domain::values::LifecycleStage;
 use rapport_domain::{AuthContext, FieldIssue, ObjectType};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -16,16 +13,6 @@ const MAX_DEPTH: usize = 50;
 
 const PARENT_OF: &str =
     "select parent_company_id from companies where org_id = $1 and id = $2 and deleted_at is null";
-/// Contacts search their company's name too.
-const CONTACTS_FOLLOW_NAME: &str = "update contacts set search_text = search_own || ' ' || $3 \
-     where org_id = $1 and company_id = $2";
-
-fn stage(values: Option<&Map<String, Value>>) -> Option<LifecycleStage> {
-    values
-        .and_then(|v| v.get("lifecycle_stage"))
-        .and_then(Value::as_str)
-        .and_then(|s| LifecycleStage::from_str(s).ok())
-}
 
 fn parent(values: &Map<String, Value>) -> Option<Uuid> {
     values
@@ -40,14 +27,9 @@ per_backend! {
         ctx: &AuthContext,
         drafts: &mut [Drafting<'_>],
     ) -> Result<(), crate::error::DbError> {
+        crate::rules::time_stage_changes(drafts);
         for draft in drafts.iter_mut() {
             let before = draft.before.map(|b| &b.values);
-            if stage(before) != stage(Some(&draft.values)) {
-                match stage(Some(&draft.values)) {
-                    Some(_) => draft.values.insert("lifecycle_stage_changed_at".into(), Value::from(rapport_domain::values::timestamp(&draft.at))),
-                    None => draft.values.remove("lifecycle_stage_changed_at"),
-                };
-            }
             let Some(new_parent) = parent(&draft.values).filter(|p| before.and_then(parent) != Some(*p)) else {
                 continue;
             };
@@ -83,13 +65,8 @@ per_backend! {
         touched: &[crate::rules::Touched<'_>],
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), crate::error::DbError> {
-        let mut stages = Vec::new();
         for (id, before, after) in touched {
             let Some(after) = after else { continue };
-            let (from, to) = (stage(*before), stage(Some(after)));
-            if from != to {
-                stages.push((*id, from, to));
-            }
             let name = |values: Option<&Map<String, Value>>| values.and_then(|v| v.get("name")).and_then(Value::as_str).map(str::to_owned);
             if before.is_some() && name(*before) != name(Some(after))
                 && let Some(name) = name(Some(after))
@@ -97,6 +74,7 @@ per_backend! {
                 company_contacts_follow_name(conn, ctx.org_id, *id, &name).await?;
             }
         }
+        let stages = crate::rules::stage_changes(touched);
         sql::record_lifecycles(conn, ctx, ObjectType::Company, &stages, at).await
     }
 
@@ -116,9 +94,6 @@ per_backend! {
 
     /// The company's contacts search its (new) name.
     pub(crate) async fn company_contacts_follow_name(conn: &mut Conn, org_id: Uuid, id: Uuid, name: &str) -> Result<(), crate::error::DbError> {
-        sqlx::query(CONTACTS_FOLLOW_NAME).bind(org_id).bind(id).bind(name.to_lowercase()).execute(&mut *conn).await?;
-        let contacts = crate::engine::storage_spec(ObjectType::Contact).ok_or(rapport_domain::StoreError::NotFound)?;
-        sql::reindex_search_where(conn, contacts, org_id, "company_id", id).await?;
-        Ok(())
+        sql::contacts_follow_company(conn, org_id, id, name).await
     }
 }

@@ -7,7 +7,50 @@
 use rapport_domain::ObjectType;
 
 pub(crate) mod company;
+pub(crate) mod contact;
 pub(crate) mod order;
+
+/// A record's lifecycle stage.
+fn stage(
+    values: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> Option<rapport_domain::values::LifecycleStage> {
+    values
+        .and_then(|v| v.get("lifecycle_stage"))
+        .and_then(serde_json::Value::as_str)
+        .and_then(|s| s.parse().ok())
+}
+
+/// A stage that changes is timed (`lifecycle_stage_changed_at`), for objects with a lifecycle.
+pub(crate) fn time_stage_changes(drafts: &mut [crate::engine::write::Drafting<'_>]) {
+    for draft in drafts.iter_mut() {
+        let before = draft.before.map(|b| &b.values);
+        if stage(before) != stage(Some(&draft.values)) {
+            let at = rapport_domain::values::timestamp(&draft.at);
+            match stage(Some(&draft.values)) {
+                Some(_) => draft
+                    .values
+                    .insert("lifecycle_stage_changed_at".into(), at.into()),
+                None => draft.values.remove("lifecycle_stage_changed_at"),
+            };
+        }
+    }
+}
+
+/// The stage changes of the records a batch touched, for the lifecycle history.
+pub(crate) fn stage_changes(
+    touched: &[Touched<'_>],
+) -> Vec<(
+    uuid::Uuid,
+    Option<rapport_domain::values::LifecycleStage>,
+    Option<rapport_domain::values::LifecycleStage>,
+)> {
+    touched
+        .iter()
+        .filter(|(_, _, after)| after.is_some())
+        .map(|(id, before, after)| (*id, stage(*before), stage(*after)))
+        .filter(|(_, from, to)| from != to)
+        .collect()
+}
 
 /// A record a batch touched: its id, and its values before and after (a new record has none
 /// before, a deleted one none after).
@@ -28,7 +71,22 @@ per_backend! {
         match object {
             ObjectType::Order => sql::order_prepare(conn, ctx, drafts).await,
             ObjectType::Company => sql::company_prepare(conn, ctx, drafts).await,
+            ObjectType::Contact => sql::contact_prepare(conn, ctx, drafts).await,
             _ => Ok(()),
+        }
+    }
+
+    /// Likely duplicates beyond shared values (a contact's namesake at the same company), with
+    /// their reasons.
+    pub(crate) async fn more_duplicates(
+        conn: &mut Conn,
+        ctx: &rapport_domain::AuthContext,
+        object: ObjectType,
+        record: &rapport_domain::kit::record::Record,
+    ) -> Result<Vec<(uuid::Uuid, String)>, crate::error::DbError> {
+        match object {
+            ObjectType::Contact => sql::contact_duplicates(conn, ctx, record).await,
+            _ => Ok(Vec::new()),
         }
     }
 
@@ -43,6 +101,7 @@ per_backend! {
     ) -> Result<(), crate::error::DbError> {
         match object {
             ObjectType::Company => sql::company_merged(conn, ctx, primary, values).await,
+            ObjectType::Contact => sql::refresh_contact_purchases(conn, ctx.org_id, &[primary]).await.map(|_| { let _ = values; }),
             _ => Ok(()),
         }
     }
@@ -59,6 +118,7 @@ per_backend! {
         match object {
             ObjectType::Order => sql::order_after(conn, ctx, touched).await,
             ObjectType::Company => sql::company_after(conn, ctx, touched, at).await,
+            ObjectType::Contact => sql::contact_after(conn, ctx, touched, at).await,
             _ => Ok(()),
         }
     }
