@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The object kit engine's batch writes, measured: `make bench-engine`.
 
-Seeds products (or companies: `--object companies`) through `POST /v1/<plural>/batch/upsert`
+Seeds products (or companies, contacts: `--object companies`) through `POST /v1/<plural>/batch/upsert`
 in 1,000-row batches, two requests in flight, into a fresh SQLite file and a fresh PostgreSQL
 database that nobody analyzes (autovacuum is off on this machine's shared PostgreSQL, and the
 script runs no ANALYZE): rows/s per tenth of the seeding show whether the write path's
@@ -12,7 +12,7 @@ runs the same load against another build (an earlier commit) in the same run. Wr
 bench/results/engine_writes[_<object>].json and bench/ENGINE_WRITES[_<OBJECT>].md.
 
     python3 bench/engine_writes.py [--rows 100000] [--backends sqlite,postgres]
-        [--object products|companies] [--baseline path/to/rapport --baseline-label 0c61dce]
+        [--object products|companies|contacts] [--baseline path/to/rapport --baseline-label 0c61dce]
 
 Standard library only, as bench.py, whose helpers it uses.
 """
@@ -69,7 +69,23 @@ def company_rows(start: int, count: int, price: int = 0) -> list[dict]:
     ]
 
 
-OBJECTS = {"products": product_rows, "companies": company_rows}
+def contact_rows(start: int, count: int, price: int = 0) -> list[dict]:
+    return [
+        {
+            "external_id": f"P-{i:08d}",
+            "first_name": bench.WORDS[i % 10].capitalize(),
+            "last_name": f"{bench.NOUNS[(i // 10) % 10].capitalize()} {i}",
+            "email": f"p{i}@bench.example",
+            "phones": [{"number": f"+86 138 {1000_0000 + i}", "kind": "mobile"}],
+            "title": "Buyer" if price == 0 else "Head of buying",
+            "address": {"city": "Hangzhou", "country": "CN"},
+            "tags": [bench.WORDS[i % 10]],
+        }
+        for i in range(start, start + count)
+    ]
+
+
+OBJECTS = {"products": product_rows, "companies": company_rows, "contacts": contact_rows}
 
 
 def sign_up(server: Server) -> str:
