@@ -69,6 +69,17 @@ fn compared(layout: &Layout, column: &str) -> String {
     }
 }
 
+/// The condition's left side: the compared expression, which for a folded column also says
+/// the column has a value, so that the partial index on `lower(<column>) where <column> is
+/// not null` serves the lookup (neither database infers that from `lower(…) = …`).
+fn matched(layout: &Layout, column: &str) -> String {
+    if layout.folds(column) {
+        format!("t.{column} is not null and lower(t.{column})")
+    } else {
+        format!("t.{column}")
+    }
+}
+
 /// A row to write: its id, values and custom values.
 pub(crate) struct Row<'a> {
     pub id: Uuid,
@@ -110,7 +121,7 @@ pub(crate) mod sqlite {
         if live_only {
             qb.push(" and t.deleted_at is null");
         }
-        qb.push(" and ").push(compared(layout, column)).push(" in ");
+        qb.push(" and ").push(matched(layout, column)).push(" in ");
         match keys {
             Keys::Ids(ids) => crate::records::sqlite::push_list(qb, ids),
             Keys::Texts(texts) => crate::records::sqlite::push_list(qb, texts),
@@ -365,7 +376,7 @@ pub(crate) mod postgres {
             &mut qb,
             layout.select_where,
             org_id,
-            &compared(layout, column),
+            &matched(layout, column),
             live_only,
             keys,
             true,
@@ -391,7 +402,7 @@ pub(crate) mod postgres {
             &mut qb,
             layout.select_where,
             org_id,
-            &compared(layout, column),
+            &matched(layout, column),
             true,
             keys,
             false,
@@ -419,7 +430,7 @@ pub(crate) mod postgres {
             &mut qb,
             &select,
             org_id,
-            &compared(layout, column),
+            &matched(layout, column),
             live_only,
             keys,
             true,
