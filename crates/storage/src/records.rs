@@ -370,43 +370,6 @@ per_backend! {
         }
     }
 
-    /// The records a batch targets, by id, external id or the object's own key (`key` is the
-    /// SQL of its live-record condition up to ` in `, e.g. `t.deleted_at is null and t.sku`):
-    /// `(t.org_id = $o and t.id in (…)) or (t.org_id = $o and t.external_id in (…)) or (…)`.
-    pub(crate) fn push_keyed_lookup(
-        qb: &mut Builder,
-        org_id: Uuid,
-        ids: &[Uuid],
-        external_ids: &[String],
-        key: &str,
-        keys: &[String],
-    ) {
-        qb.push("(");
-        push_key_branch(qb, "t.", org_id, "t.id", ids.iter().copied().chain([Uuid::nil()]));
-        qb.push(" or ");
-        push_key_branch(qb, "t.", org_id, "t.external_id", external_ids.iter().cloned().chain([String::new()]));
-        qb.push(" or ");
-        push_key_branch(qb, "t.", org_id, key, keys.iter().cloned().chain([String::new()]));
-        qb.push(")");
-    }
-
-    /// One branch of a lookup by several keys: `(<alias>org_id = $o and <column> in (…))`.
-    /// Every branch names the tenant itself rather than the tenant standing in front of an `or`
-    /// of them: with `org_id = $o and (… or …)` SQLite walks all of the tenant's rows when it
-    /// has no statistics. Joined by `or` (as in `push_keyed_lookup`, a bare `where` of branches)
-    /// SQLite serves each branch from its own index; where every branch shares another condition
-    /// (`deleted_at is null`) it may still prefer the walk, so such lookups join their branches
-    /// by `union` of one `select` each. PostgreSQL plans either form from the indexes. `values`
-    /// must not be empty: callers append a value that matches nothing.
-    pub(crate) fn push_key_branch<T>(qb: &mut Builder, alias: &str, org_id: Uuid, column: &str, values: impl IntoIterator<Item = T>)
-    where
-        T: for<'q> sqlx::Encode<'q, Db> + sqlx::Type<Db> + Send + 'static,
-    {
-        qb.push("(").push(alias).push("org_id = ").push_bind(org_id).push(" and ").push(column).push(" in ");
-        push_list(qb, values);
-        qb.push(")");
-    }
-
     /// `(a, b, …)` of bound values, for `in` lists.
     pub(crate) fn push_list<T>(qb: &mut Builder, values: impl IntoIterator<Item = T>)
     where
@@ -509,29 +472,6 @@ per_backend! {
             }
         }
         Ok(holders)
-    }
-
-    /// Replaces the keys of many records at once.
-    pub(crate) async fn replace_keys_many(
-        conn: &mut Conn,
-        org_id: Uuid,
-        object: ObjectType,
-        entries: &[(Uuid, Vec<(&'static str, String)>)],
-    ) -> Result<(), DbError> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        for chunk in entries.chunks(500) {
-            let mut delete = Builder::new("delete from record_keys where org_id = ");
-            delete.push_bind(org_id).push(" and object_id in ");
-            push_list(&mut delete, chunk.iter().map(|(id, _)| *id));
-            delete.build().execute(&mut *conn).await?;
-        }
-        let rows: Vec<(Uuid, &'static str, String)> = entries
-            .iter()
-            .flat_map(|(id, keys)| keys.iter().map(move |(kind, value)| (*id, *kind, value.clone())))
-            .collect();
-        insert_keys(conn, org_id, object, &rows).await
     }
 
     /// Adds and removes single keys of records, for writes that changed only some of them.
@@ -817,114 +757,6 @@ per_backend! {
             .into_iter()
             .map(CustomFieldDef::try_from)
             .collect::<Result<Vec<_>, _>>()?)
-    }
-
-    /// Replaces a record's keys (tags, emails, phones, domains).
-    pub(crate) async fn replace_keys(
-        conn: &mut Conn,
-        org_id: Uuid,
-        object: ObjectType,
-        id: Uuid,
-        keys: &[(&'static str, String)],
-    ) -> Result<(), DbError> {
-        sqlx::query("delete from record_keys where object_id = $1 and org_id = $2")
-            .bind(id)
-            .bind(org_id)
-            .execute(&mut *conn)
-            .await?;
-        if keys.is_empty() {
-            return Ok(());
-        }
-        let mut qb = Builder::new("insert into record_keys (org_id, object_type, object_id, kind, value) ");
-        qb.push_values(keys, |mut row, (kind, value)| {
-            row.push_bind(org_id)
-                .push_bind(object.as_str())
-                .push_bind(id)
-                .push_bind(*kind)
-                .push_bind(value.clone());
-        });
-        qb.build().execute(&mut *conn).await?;
-        Ok(())
-    }
-
-    /// Keeps the SQLite search index in step with a record's `search_text` (PostgreSQL
-    /// indexes the column itself).
-    pub(crate) async fn index_search(conn: &mut Conn, spec: &Spec, id: Uuid) -> Result<(), DbError> {
-        if BACKEND != Backend::Sqlite {
-            return Ok(());
-        }
-        let mut delete = Builder::new("delete from ");
-        delete.push(spec.search_table).push(" where rowid = (select rid from ").push(spec.table).push(" where id = ").push_bind(id).push(")");
-        delete.build().execute(&mut *conn).await?;
-        let mut insert = Builder::new("insert into ");
-        insert.push(spec.search_table).push(" (rowid, text) select rid, search_text from ").push(spec.table).push(" where id = ").push_bind(id);
-        insert.build().execute(&mut *conn).await?;
-        Ok(())
-    }
-
-    /// Re-indexes every record of `spec` whose `column` is `value` (after a bulk change of
-    /// their search text).
-    pub(crate) async fn reindex_search_where(
-        conn: &mut Conn,
-        spec: &Spec,
-        org_id: Uuid,
-        column: &'static str,
-        value: Uuid,
-    ) -> Result<(), DbError> {
-        if BACKEND != Backend::Sqlite {
-            return Ok(());
-        }
-        let mut delete = Builder::new("delete from ");
-        delete.push(spec.search_table).push(" where rowid in (select rid from ").push(spec.table).push(" where org_id = ").push_bind(org_id).push(" and ").push(column).push(" = ").push_bind(value).push(")");
-        delete.build().execute(&mut *conn).await?;
-        let mut insert = Builder::new("insert into ");
-        insert.push(spec.search_table).push(" (rowid, text) select rid, search_text from ").push(spec.table).push(" where org_id = ").push_bind(org_id).push(" and ").push(column).push(" = ").push_bind(value);
-        insert.build().execute(&mut *conn).await?;
-        Ok(())
-    }
-
-    /// Notes a lifecycle stage change for analytics.
-    pub(crate) async fn record_lifecycle(
-        conn: &mut Conn,
-        ctx: &AuthContext,
-        object: ObjectType,
-        id: Uuid,
-        from: Option<LifecycleStage>,
-        to: Option<LifecycleStage>,
-        at: DateTime<Utc>,
-    ) -> Result<(), DbError> {
-        sqlx::query(
-            "insert into lifecycle_changes (org_id, object_type, object_id, from_stage, to_stage, changed_at, actor_id) \
-             values ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(ctx.org_id)
-        .bind(object.as_str())
-        .bind(id)
-        .bind(from.map(LifecycleStage::as_str))
-        .bind(to.map(LifecycleStage::as_str))
-        .bind(at)
-        .bind(ctx.user_id)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
-
-    /// Whether `id` is an active user of the organization.
-    pub(crate) async fn is_active_user(conn: &mut Conn, org_id: Uuid, id: Uuid) -> Result<bool, DbError> {
-        let found: i64 = sqlx::query_scalar("select count(*) from users where org_id = $1 and id = $2 and active")
-            .bind(org_id)
-            .bind(id)
-            .fetch_one(&mut *conn)
-            .await?;
-        Ok(found > 0)
-    }
-
-    /// Whether `id` is a live record of `table` in the organization.
-    pub(crate) async fn is_live(conn: &mut Conn, table: &'static str, org_id: Uuid, id: Uuid) -> Result<bool, DbError> {
-        let mut qb = Builder::new("select count(*) from ");
-        qb.push(table).push(" where org_id = ").push_bind(org_id).push(" and id = ").push_bind(id).push(" and deleted_at is null");
-        let found: i64 = qb.build_query_scalar().fetch_one(&mut *conn).await?;
-        Ok(found > 0)
     }
 
     /// Takes the write lock of a live, visible record (a no-op update); false when there is
