@@ -568,17 +568,20 @@ per_backend! {
             }
             sql::change_keys(conn, ctx.org_id, layout.spec.object, &removed, &added).await?;
         }
-        // Only records whose searched text changed are indexed again (SQLite's FTS table).
-        let spec = layout.spec;
-        let ids: Vec<Uuid> = planned
-            .iter()
-            .filter(|p| {
-                p.insert || p.revive
-                    || p.before.as_ref().map(|b| record::search_text(spec, b)) != Some(record::search_text(spec, &p.values))
-            })
-            .map(|p| p.id)
-            .collect();
-        sql::index_search_many(conn, &layout.storage, &ids).await?;
+        // Only records whose searched text changed are indexed again (SQLite's FTS table;
+        // PostgreSQL searches the column itself, so nothing is compared there).
+        if BACKEND == rapport_domain::Backend::Sqlite {
+            let spec = layout.spec;
+            let ids: Vec<Uuid> = planned
+                .iter()
+                .filter(|p| {
+                    p.insert || p.revive
+                        || p.before.as_ref().map(|b| record::search_text(spec, b)) != Some(record::search_text(spec, &p.values))
+                })
+                .map(|p| p.id)
+                .collect();
+            sql::index_search_many(conn, &layout.storage, &ids).await?;
+        }
         let no_changes = Changes::new();
         let mut events: Vec<NewEvent<'_>> = planned.iter().map(|p| NewEvent {
             object: layout.spec.object,
