@@ -367,22 +367,13 @@ pub(crate) mod postgres {
         keys: Keys,
         lock: bool,
     ) -> Result<Vec<Record>, DbError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new("select t.* from ");
-        let keys = keys.folded(layout.folds(column));
-        push_probe(
-            &mut qb,
-            layout.select_where,
-            org_id,
-            &matched(layout, column),
+        let found = Probe {
+            column,
             live_only,
-            keys,
-            true,
-        );
-        qb.push(if lock { " for update) t" } else { ") t" });
-        crate::engine::postgres::fetch_records(executor, layout, &mut qb).await
+            lock,
+            every: false,
+        };
+        probe_records(executor, org_id, layout, found, keys).await
     }
 
     /// Every live record whose `column` is one of `keys` (a key that is not unique), locked.
@@ -393,22 +384,46 @@ pub(crate) mod postgres {
         column: &str,
         keys: Keys,
     ) -> Result<Vec<Record>, DbError> {
+        let found = Probe {
+            column,
+            live_only: true,
+            lock: true,
+            every: true,
+        };
+        probe_records(&mut *conn, org_id, layout, found, keys).await
+    }
+
+    /// What a probe compares and takes: one record per key, or every one.
+    struct Probe<'c> {
+        column: &'c str,
+        live_only: bool,
+        lock: bool,
+        every: bool,
+    }
+
+    async fn probe_records<'e>(
+        executor: impl sqlx::Executor<'e, Database = sqlx::Postgres>,
+        org_id: Uuid,
+        layout: &Layout,
+        probe: Probe<'_>,
+        keys: Keys,
+    ) -> Result<Vec<Record>, DbError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
         let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new("select t.* from ");
-        let keys = keys.folded(layout.folds(column));
+        let keys = keys.folded(layout.folds(probe.column));
         push_probe(
             &mut qb,
             layout.select_where,
             org_id,
-            &matched(layout, column),
-            true,
+            &matched(layout, probe.column),
+            probe.live_only,
             keys,
-            false,
+            !probe.every,
         );
-        qb.push(" for update) t");
-        crate::engine::postgres::fetch_records(&mut *conn, layout, &mut qb).await
+        qb.push(if probe.lock { " for update) t" } else { ") t" });
+        crate::engine::postgres::fetch_records(executor, layout, &mut qb).await
     }
 
     /// Which record holds each of `values` in the text `column`.

@@ -71,7 +71,7 @@ per_backend! {
             if before.is_some() && name(*before) != name(Some(after))
                 && let Some(name) = name(Some(after))
             {
-                company_contacts_follow_name(conn, ctx.org_id, *id, &name).await?;
+                sql::contacts_follow_company(conn, ctx.org_id, *id, &name).await?;
             }
         }
         let stages = crate::rules::stage_changes(touched);
@@ -87,13 +87,8 @@ per_backend! {
         values: &Map<String, Value>,
     ) -> Result<(), crate::error::DbError> {
         if let Some(name) = values.get("name").and_then(Value::as_str) {
-            company_contacts_follow_name(conn, ctx.org_id, primary, name).await?;
+            sql::contacts_follow_company(conn, ctx.org_id, primary, name).await?;
         }
         sql::refresh_company_purchases(conn, ctx.org_id, &[primary]).await
-    }
-
-    /// The company's contacts search its (new) name.
-    pub(crate) async fn company_contacts_follow_name(conn: &mut Conn, org_id: Uuid, id: Uuid, name: &str) -> Result<(), crate::error::DbError> {
-        sql::contacts_follow_company(conn, org_id, id, name).await
     }
 }
