@@ -2,11 +2,10 @@
 //! through the very write path of the API (`writes::parse_row`, the store's batch `write`), so
 //! an imported row is checked exactly like a request and writes the same events.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
-use rapport_domain::custom_field::{CustomFieldDef, FieldType};
-use rapport_domain::import::{ClaimedImport, ImportChunk, ImportJob, ImportRowError};
-use rapport_domain::kit::{FieldKind, FieldSpec};
+use rapport_domain::custom_field::CustomFieldDef;
+use rapport_domain::import::{ClaimedImport, ImportChunk, ImportRowError};
 use rapport_domain::page::PageRequest;
 use rapport_domain::write::{IdProperty, WriteRow};
 use rapport_domain::{AuthContext, ObjectType, Store, StoreError};
@@ -18,6 +17,10 @@ use crate::routes::records::too_many;
 use crate::routes::writes::{self, Resource};
 use crate::storable;
 
+mod columns;
+
+use columns::*;
+
 /// Most records in one file.
 pub const MAX_ROWS: i64 = 1_000_000;
 
@@ -25,120 +28,6 @@ pub const MAX_ROWS: i64 = 1_000_000;
 /// (about 35 and 200 custom ones), so that a file from another system with columns to drop
 /// still fits.
 pub const MAX_COLUMNS: usize = 1_000;
-
-/// How a cell becomes a JSON value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Text,
-    Integer,
-    Number,
-    Boolean,
-    /// `a; b; c`.
-    List,
-    /// Numbers separated by `;`.
-    Phones,
-    /// A consent status (`opted_in`), for `consent.<channel>`.
-    Consent,
-    /// `12900 CNY`.
-    Money,
-    /// JSON, as an export writes a list of lines.
-    Json,
-}
-
-/// The columns an import may fill for an object's standard fields, and how each cell is
-/// read: read from the object's declaration (writable fields, their other names, one column
-/// per address line, consent channel and line field).
-fn standard_fields(object: ObjectType) -> Vec<(String, Kind)> {
-    let mut columns = Vec::new();
-    if let Some(spec) = rapport_domain::objects::spec(object) {
-        for field in spec.fields.iter().filter(|f| !f.read_only) {
-            field_columns(field, "", &mut columns);
-        }
-    }
-    columns
-}
-
-fn field_columns(field: &FieldSpec, prefix: &str, columns: &mut Vec<(String, Kind)>) {
-    let name = format!("{prefix}{}", field.name);
-    match field.kind {
-        FieldKind::Address | FieldKind::Consent => {
-            let kind = if field.kind == FieldKind::Consent {
-                Kind::Consent
-            } else {
-                Kind::Text
-            };
-            columns.extend(field.columns().into_iter().map(|column| (column, kind)));
-        }
-        FieldKind::Lines(line) => {
-            // All lines as the JSON an export writes, or one line per row.
-            columns.push((name, Kind::Json));
-            for part in line {
-                // One line per row: `line.sku`, `line.quantity`…
-                field_columns(part, "line.", columns);
-            }
-        }
-        kind => {
-            let read_as = match kind {
-                FieldKind::Integer { .. } | FieldKind::Money => Kind::Integer,
-                FieldKind::Boolean => Kind::Boolean,
-                FieldKind::Emails | FieldKind::Tags => Kind::List,
-                FieldKind::Phones => Kind::Phones,
-                _ => Kind::Text,
-            };
-            columns.push((name, read_as));
-        }
-    }
-    columns.extend(
-        field
-            .also_by
-            .iter()
-            .map(|other| (format!("{prefix}{other}"), Kind::Text)),
-    );
-}
-
-fn custom_kind(def: &CustomFieldDef) -> Kind {
-    match def.field_type {
-        FieldType::Integer => Kind::Integer,
-        FieldType::Number => Kind::Number,
-        FieldType::Boolean => Kind::Boolean,
-        FieldType::MultiSelect => Kind::List,
-        FieldType::Money => Kind::Money,
-        _ => Kind::Text,
-    }
-}
-
-/// The kind of a field path an import may fill, or None.
-fn kind_of(
-    object: ObjectType,
-    field: &str,
-    definitions: &[CustomFieldDef],
-    id_property: Option<IdProperty>,
-) -> Option<Kind> {
-    if field == "id" {
-        return (id_property == Some(IdProperty::Id)).then_some(Kind::Text);
-    }
-    if let Some(key) = field.strip_prefix("custom.") {
-        return definitions.iter().find(|d| d.key == key).map(custom_kind);
-    }
-    standard_fields(object)
-        .into_iter()
-        .find(|(name, _)| name == field)
-        .map(|(_, kind)| kind)
-}
-
-/// Whether a column is one an export writes but no write sets — a read-only field, or `id`
-/// unless rows are found by it — which an import without a mapping leaves out (the job's
-/// mapping lists the columns it reads), so that an export imports back unchanged.
-fn exported_only(object: ObjectType, column: &str, id_property: Option<IdProperty>) -> bool {
-    if column == "id" {
-        return id_property != Some(IdProperty::Id);
-    }
-    rapport_domain::objects::spec(object).is_some_and(|spec| {
-        spec.fields
-            .iter()
-            .any(|field| field.read_only && field.columns().iter().any(|c| c == column))
-    })
-}
 
 /// Every custom field definition of an object.
 pub async fn definitions(
@@ -338,112 +227,6 @@ pub fn check_mapping(
         return Err(ApiError::validation(errors));
     }
     Ok(pairs)
-}
-
-fn cell_value(kind: Kind, text: &str) -> Result<Value, &'static str> {
-    let list = || {
-        text.split(';')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| Value::from(s.to_owned()))
-            .collect::<Vec<_>>()
-    };
-    Ok(match kind {
-        Kind::Text => Value::from(text),
-        Kind::Integer => Value::from(text.parse::<i64>().map_err(|_| "must be a whole number")?),
-        Kind::Number => text
-            .parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-            .map(Value::Number)
-            .ok_or("must be a number")?,
-        Kind::Boolean => match text.to_ascii_lowercase().as_str() {
-            "true" | "yes" | "1" | "y" => Value::Bool(true),
-            "false" | "no" | "0" | "n" => Value::Bool(false),
-            _ => return Err("must be true or false"),
-        },
-        Kind::List => Value::Array(list()),
-        Kind::Phones => Value::Array(
-            list()
-                .into_iter()
-                .map(|number| serde_json::json!({ "number": number }))
-                .collect(),
-        ),
-        Kind::Consent => serde_json::json!({ "status": text }),
-        Kind::Json => serde_json::from_str(text).map_err(|_| "must be JSON")?,
-        Kind::Money => {
-            let (amount, currency) = text
-                .split_once(' ')
-                .ok_or("must be an amount in minor units and a currency: 12900 CNY")?;
-            let amount = amount
-                .trim()
-                .parse::<i64>()
-                .map_err(|_| "must be an amount in minor units and a currency: 12900 CNY")?;
-            serde_json::json!({ "amount_minor": amount, "currency": currency.trim() })
-        }
-    })
-}
-
-/// Puts `value` at a dotted path; `line.<field>` fills the order's single line.
-fn set_path(row: &mut Map<String, Value>, path: &str, value: Value) {
-    if let Some(field) = path.strip_prefix("line.") {
-        let lines = row
-            .entry("lines")
-            .or_insert_with(|| Value::Array(vec![Value::Object(Map::new())]));
-        if let Some(Value::Object(line)) = lines.as_array_mut().and_then(|l| l.first_mut()) {
-            line.insert(field.to_owned(), value);
-        }
-        return;
-    }
-    match path.split_once('.') {
-        Some((head, rest)) => {
-            let inner = row.entry(head).or_insert_with(|| Value::Object(Map::new()));
-            if let Value::Object(inner) = inner {
-                set_path(inner, rest, value);
-            }
-        }
-        None => {
-            row.insert(path.to_owned(), value);
-        }
-    }
-}
-
-/// A mapped column: where it is, what it is called, which field it fills and how its cells
-/// read.
-struct Column {
-    index: usize,
-    header: String,
-    field: String,
-    kind: Kind,
-}
-
-/// Where each mapped column is and how its cells read.
-fn columns(
-    job: &ImportJob,
-    headers: &[String],
-    definitions: &[CustomFieldDef],
-) -> Result<Vec<Column>, String> {
-    let positions: HashMap<&str, usize> = headers
-        .iter()
-        .enumerate()
-        .map(|(index, header)| (header.as_str(), index))
-        .collect();
-    job.mapping
-        .iter()
-        .map(|(header, field)| {
-            let index = *positions
-                .get(header.as_str())
-                .ok_or_else(|| format!("the file has no column `{header}`"))?;
-            let kind = kind_of(job.object, field, definitions, job.id_property)
-                .ok_or_else(|| format!("`{field}` is no longer a field an import can fill"))?;
-            Ok(Column {
-                index,
-                header: header.clone(),
-                field: field.clone(),
-                kind,
-            })
-        })
-        .collect()
 }
 
 /// A job being worked on: the rows left of its file, chunk by chunk.
@@ -646,144 +429,4 @@ impl ImportRun {
 mod properties;
 
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    #[test]
-    fn a_bom_is_dropped_and_other_encodings_refused() {
-        assert_eq!(decode(b"\xEF\xBB\xBFa,b\n".to_vec()).unwrap(), b"a,b\n");
-        assert!(decode(b"\xff\xfea\x00".to_vec()).is_err());
-    }
-
-    #[test]
-    fn quoted_fields_may_hold_newlines_and_commas() {
-        let content = "first_name,title\n\"王\",\"Line one\nline two, still\"\nLi,CTO\n";
-        let (headers, total) = inspect(content.as_bytes()).unwrap();
-        assert_eq!(headers, ["first_name", "title"]);
-        assert_eq!(total, 2);
-    }
-
-    #[test]
-    fn cells_become_typed_values_at_their_paths() {
-        let mut row = Map::new();
-        set_path(
-            &mut row,
-            "address.city",
-            cell_value(Kind::Text, "上海").unwrap(),
-        );
-        set_path(
-            &mut row,
-            "tags",
-            cell_value(Kind::List, "vip; east ;").unwrap(),
-        );
-        set_path(
-            &mut row,
-            "custom.size",
-            cell_value(Kind::Integer, "42").unwrap(),
-        );
-        set_path(&mut row, "line.sku", cell_value(Kind::Text, "TEA").unwrap());
-        set_path(
-            &mut row,
-            "line.quantity",
-            cell_value(Kind::Integer, "3").unwrap(),
-        );
-        set_path(
-            &mut row,
-            "consent.email",
-            cell_value(Kind::Consent, "opted_in").unwrap(),
-        );
-        assert_eq!(
-            Value::Object(row),
-            json!({"address": {"city": "上海"}, "tags": ["vip", "east"], "custom": {"size": 42},
-                   "lines": [{"sku": "TEA", "quantity": 3}], "consent": {"email": {"status": "opted_in"}}})
-        );
-        assert!(cell_value(Kind::Integer, "4.5").is_err());
-        assert_eq!(cell_value(Kind::Boolean, "Yes").unwrap(), json!(true));
-        assert_eq!(
-            cell_value(Kind::Money, "12900 CNY").unwrap(),
-            json!({"amount_minor": 12900, "currency": "CNY"})
-        );
-    }
-
-    #[test]
-    fn files_with_too_many_columns_or_a_nul_in_a_name_are_refused() {
-        let wide = (0..=MAX_COLUMNS)
-            .map(|i| format!("c{i}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        let error = inspect(format!("{wide}\n").as_bytes()).unwrap_err();
-        assert_eq!(
-            (
-                error.errors()[0].field.as_str(),
-                error.errors()[0].code.as_ref()
-            ),
-            ("file", "too_many")
-        );
-        let error = inspect(b"email,no\0te\nx@y.example,1\n").unwrap_err();
-        assert_eq!(error.errors()[0].code, "invalid_character");
-        assert!(error.errors()[0].message.contains("column 2"));
-    }
-
-    #[test]
-    fn an_oversized_mapping_is_refused_before_any_entry_is_read() {
-        let mapping: BTreeMap<String, String> = (0..=MAX_COLUMNS)
-            .map(|i| (format!("c{i}"), "email".to_owned()))
-            .collect();
-        let error = check_mapping(ObjectType::Contact, &[], Some(&mapping), &[], None).unwrap_err();
-        assert_eq!(error.errors().len(), 1);
-        assert_eq!(error.errors()[0].field, "mapping");
-    }
-
-    #[test]
-    fn neutralised_cells_read_as_what_was_exported() {
-        assert_eq!(
-            cell_value(Kind::List, formula::restore("'@vip; east")).unwrap(),
-            json!(["@vip", "east"])
-        );
-        assert_eq!(
-            cell_value(Kind::Text, formula::restore("'=HYPERLINK(\"x\")")).unwrap(),
-            json!("=HYPERLINK(\"x\")")
-        );
-        assert_eq!(
-            cell_value(Kind::Integer, formula::restore("-5")).unwrap(),
-            json!(-5)
-        );
-    }
-
-    #[test]
-    fn columns_map_to_known_fields_only() {
-        let headers = vec!["E-mail".to_owned(), "Name".to_owned()];
-        let mapping = BTreeMap::from([
-            ("E-mail".to_owned(), "email".to_owned()),
-            ("Name".to_owned(), "first_name".to_owned()),
-        ]);
-        let pairs = check_mapping(
-            ObjectType::Contact,
-            &headers,
-            Some(&mapping),
-            &[],
-            Some(IdProperty::Email),
-        )
-        .unwrap();
-        assert_eq!(
-            pairs,
-            [
-                ("E-mail".to_owned(), "email".to_owned()),
-                ("Name".to_owned(), "first_name".to_owned())
-            ]
-        );
-        let unmapped = check_mapping(ObjectType::Contact, &headers, None, &[], None).unwrap_err();
-        assert_eq!(unmapped.errors().len(), 2);
-        let no_key = check_mapping(
-            ObjectType::Contact,
-            &headers,
-            Some(&mapping),
-            &[],
-            Some(IdProperty::ExternalId),
-        )
-        .unwrap_err();
-        assert_eq!(no_key.errors()[0].field, "id_property");
-    }
-}
+mod tests;

@@ -12,13 +12,15 @@ macro_rules! dialect {
             pub(crate) use crate::engine::$backend::*;
             pub(crate) use crate::events::$backend::*;
             pub(crate) use crate::imports::$backend::*;
+            pub(crate) use crate::records::deletes::$backend::*;
             pub(crate) use crate::records::filter::$backend::*;
+            pub(crate) use crate::records::keys::$backend::*;
             pub(crate) use crate::records::$backend::*;
             pub(crate) use crate::rules::company::$backend::*;
             pub(crate) use crate::rules::contact::$backend::*;
             pub(crate) use crate::rules::order::$backend::*;
             pub(crate) use crate::rules::$backend::*;
-            pub(crate) use crate::webhooks::$backend::*;
+            pub(crate) use crate::webhooks::queue::$backend::*;
         }
     };
 }

@@ -1,26 +1,26 @@
-//! What every customer-data table shares, written once: record visibility, the keys table
-//! (tags, emails, phones), custom field definitions and uniqueness, the SQLite search index,
-//! deletes, and lifecycle changes (the filter-tree compiler, keyset sorting and search are
-//! [`filter`]). Each object describes its table with a [`Spec`].
-
+//! What every customer-data table shares, written once: record visibility and locks, list
+//! plans and cursors, unique custom values; the keys table, custom field definitions, the
+//! SQLite search index and lifecycle notes are [`keys`], deletes and repointing [`deletes`],
+//! the filter-tree compiler, keyset sorting and search [`filter`]. Each object describes its
+//! table with a [`Spec`].
 use chrono::{DateTime, Utc};
-use rapport_domain::custom_field::{CustomFieldDef, FieldType};
+use rapport_domain::custom_field::CustomFieldDef;
 use rapport_domain::page::Cursor;
 use rapport_domain::query::{
     Catalog, Condition, FieldKind, Filter, Node, Op, Operand, Scalar, SortKey, Target, parse_sort,
     resolve, sort_signature,
 };
-use rapport_domain::record::{Change, Changes, EventAction};
 use rapport_domain::store::ListRequest;
-use rapport_domain::values::LifecycleStage;
-use rapport_domain::write::{IdProperty, RowOutcome, RowStatus, RowTarget};
+use rapport_domain::write::IdProperty;
 use rapport_domain::{AuthContext, Backend, FieldIssue, ObjectType, RecordFilter, StoreError};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::DbError;
 
+pub(crate) mod deletes;
 pub(crate) mod filter;
+pub(crate) mod keys;
 #[cfg(test)]
 mod properties;
 mod written;
@@ -435,330 +435,6 @@ per_backend! {
         Ok(rows.into_iter().collect())
     }
 
-    /// For each unique custom field: which live record (other than the rows' own) holds each
-    /// of the given values.
-    pub(crate) async fn unique_holders(
-        conn: &mut Conn,
-        spec: &Spec,
-        org_id: Uuid,
-        definitions: &[CustomFieldDef],
-        values: &std::collections::HashMap<String, Vec<Value>>,
-    ) -> Result<std::collections::HashMap<(String, String), Uuid>, DbError> {
-        let mut holders = std::collections::HashMap::new();
-        for def in definitions.iter().filter(|d| d.unique) {
-            let Some(wanted) = values.get(&def.key).filter(|v| !v.is_empty()) else { continue };
-            let kind = rapport_domain::query::custom_kind(def.field_type);
-            let mut qb = Builder::new("select t.id, ");
-            sql::push_custom_expr(&mut qb, "t", &def.key, kind);
-            qb.push(" from ").push(spec.table).push(" t where t.org_id = ").push_bind(org_id).push(" and t.deleted_at is null and ");
-            sql::push_custom_expr(&mut qb, "t", &def.key, kind);
-            qb.push(" in ");
-            if def.field_type == FieldType::Integer {
-                push_list(&mut qb, wanted.iter().filter_map(Value::as_i64));
-                let rows: Vec<(Uuid, Option<i64>)> = qb.build_query_as().fetch_all(&mut *conn).await?;
-                for (id, value) in rows {
-                    if let Some(value) = value {
-                        holders.insert((def.key.clone(), value.to_string()), id);
-                    }
-                }
-            } else {
-                push_list(&mut qb, wanted.iter().filter_map(|v| v.as_str().map(str::to_owned)));
-                let rows: Vec<(Uuid, Option<String>)> = qb.build_query_as().fetch_all(&mut *conn).await?;
-                for (id, value) in rows {
-                    if let Some(value) = value {
-                        holders.insert((def.key.clone(), value), id);
-                    }
-                }
-            }
-        }
-        Ok(holders)
-    }
-
-    /// Adds and removes single keys of records, for writes that changed only some of them.
-    pub(crate) async fn change_keys(
-        conn: &mut Conn,
-        org_id: Uuid,
-        object: ObjectType,
-        removed: &[(Uuid, &'static str, String)],
-        added: &[(Uuid, &'static str, String)],
-    ) -> Result<(), DbError> {
-        for chunk in removed.chunks(300) {
-            let mut delete = Builder::new("delete from record_keys where org_id = ");
-            delete.push_bind(org_id).push(" and object_type = ").push_bind(object.as_str());
-            delete.push(" and (object_id, kind, value) in (");
-            let mut list = delete.separated(", ");
-            for (id, kind, value) in chunk {
-                list.push("(").push_bind_unseparated(*id).push_unseparated(", ");
-                list.push_bind_unseparated(*kind).push_unseparated(", ");
-                list.push_bind_unseparated(value.clone()).push_unseparated(")");
-            }
-            delete.push(")");
-            delete.build().execute(&mut *conn).await?;
-        }
-        insert_keys(conn, org_id, object, added).await
-    }
-
-    async fn insert_keys(
-        conn: &mut Conn,
-        org_id: Uuid,
-        object: ObjectType,
-        rows: &[(Uuid, &'static str, String)],
-    ) -> Result<(), DbError> {
-        for chunk in rows.chunks(1000) {
-            let mut insert = Builder::new("insert into record_keys (org_id, object_type, object_id, kind, value) ");
-            insert.push_values(chunk, |mut row, (id, kind, value)| {
-                row.push_bind(org_id)
-                    .push_bind(object.as_str())
-                    .push_bind(*id)
-                    .push_bind(*kind)
-                    .push_bind(value.clone());
-            });
-            insert.build().execute(&mut *conn).await?;
-        }
-        Ok(())
-    }
-
-    /// Re-indexes many records' search text (SQLite; PostgreSQL indexes the column).
-    pub(crate) async fn index_search_many(conn: &mut Conn, spec: &Spec, ids: &[Uuid]) -> Result<(), DbError> {
-        if BACKEND != Backend::Sqlite || ids.is_empty() {
-            return Ok(());
-        }
-        for chunk in ids.chunks(500) {
-            let mut delete = Builder::new("delete from ");
-            delete.push(spec.search_table).push(" where rowid in (select rid from ").push(spec.table).push(" where id in ");
-            push_list(&mut delete, chunk.iter().copied());
-            delete.push(")");
-            delete.build().execute(&mut *conn).await?;
-            let mut insert = Builder::new("insert into ");
-            insert.push(spec.search_table).push(" (rowid, text) select rid, search_text from ").push(spec.table).push(" where id in ");
-            push_list(&mut insert, chunk.iter().copied());
-            insert.build().execute(&mut *conn).await?;
-        }
-        Ok(())
-    }
-
-    /// Notes many lifecycle stage changes.
-    pub(crate) async fn record_lifecycles(
-        conn: &mut Conn,
-        ctx: &AuthContext,
-        object: ObjectType,
-        changes: &[(Uuid, Option<LifecycleStage>, Option<LifecycleStage>)],
-        at: DateTime<Utc>,
-    ) -> Result<(), DbError> {
-        for chunk in changes.chunks(500) {
-            let mut qb = Builder::new("insert into lifecycle_changes (org_id, object_type, object_id, from_stage, to_stage, changed_at, actor_id) ");
-            qb.push_values(chunk, |mut row, (id, from, to)| {
-                row.push_bind(ctx.org_id)
-                    .push_bind(object.as_str())
-                    .push_bind(*id)
-                    .push_bind(from.map(LifecycleStage::as_str))
-                    .push_bind(to.map(LifecycleStage::as_str))
-                    .push_bind(at)
-                    .push_bind(ctx.user_id);
-            });
-            qb.build().execute(&mut *conn).await?;
-        }
-        Ok(())
-    }
-
-    /// Soft-deletes the records the targets name (by id or an id property); one outcome per
-    /// target, in order, and a `deleted` event for each deleted record.
-    pub(crate) async fn delete_records(
-        conn: &mut Conn,
-        ctx: &AuthContext,
-        spec: &Spec,
-        targets: &[RowTarget],
-        all_or_none: bool,
-        at: DateTime<Utc>,
-    ) -> Result<crate::records::Written, DbError> {
-        use std::collections::HashMap;
-        // Find every target's record among the live, visible ones.
-        let mut found: Vec<Result<(Uuid, Option<i64>), StoreError>> = Vec::with_capacity(targets.len());
-        let mut seen: HashMap<Uuid, usize> = HashMap::new();
-        for (index, target) in targets.iter().enumerate() {
-            let lookup: Result<Option<(Uuid, i64)>, StoreError> = match target {
-                RowTarget::Update { id, .. } => find_live(conn, ctx, spec, "id", false, &id.to_string(), Some(*id)).await?,
-                RowTarget::Upsert { property, value } => match spec.key_column(*property) {
-                    Some((column, fold)) => {
-                        let id = if *property == IdProperty::Id { Uuid::parse_str(value).ok() } else { None };
-                        if *property == IdProperty::Id && id.is_none() {
-                            Err(StoreError::NotFound)
-                        } else {
-                            find_live(conn, ctx, spec, column, fold, value, id).await?
-                        }
-                    }
-                    None => Err(StoreError::Invalid(vec![FieldIssue::new(
-                        "id_property",
-                        "invalid_value",
-                        format!("{} records are not found by {}", spec.object, property.as_str()),
-                    )])),
-                },
-                RowTarget::Create => Err(StoreError::NotFound),
-            };
-            let expected = match target {
-                RowTarget::Update { expected_version, .. } => *expected_version,
-                _ => None,
-            };
-            found.push(match lookup {
-                Ok(Some((id, version))) => match expected {
-                    Some(v) if v != version => Err(StoreError::VersionMismatch { current: version }),
-                    _ => match seen.get(&id) {
-                        Some(first) => Err(StoreError::Invalid(vec![FieldIssue::new(
-                            "id",
-                            "duplicate_in_batch",
-                            format!("row {first} of this batch already deletes this record"),
-                        )])),
-                        None => {
-                            seen.insert(id, index);
-                            Ok((id, expected))
-                        }
-                    },
-                },
-                Ok(None) => Err(StoreError::NotFound),
-                Err(error) => Err(error),
-            });
-        }
-        recheck_locked(conn, ctx, spec, &mut found).await?;
-        let failed = found.iter().any(Result::is_err);
-        if all_or_none && failed {
-            let outcomes = found
-                .into_iter()
-                .map(|f| RowOutcome::error(f.err().unwrap_or(StoreError::NotApplied)))
-                .collect();
-            return Ok(crate::records::Written { outcomes, commit: false });
-        }
-        let ids: Vec<Uuid> = found.iter().filter_map(|f| f.as_ref().ok().map(|(id, _)| *id)).collect();
-        for chunk in ids.chunks(500) {
-            let mut qb = Builder::new("update ");
-            qb.push(spec.table)
-                .push(" set deleted_at = ")
-                .push_bind(at)
-                .push(", version = version + 1, updated_at = ")
-                .push_bind(at)
-                .push(" where org_id = ")
-                .push_bind(ctx.org_id)
-                .push(" and id in ");
-            push_list(&mut qb, chunk.iter().copied());
-            qb.build().execute(&mut *conn).await?;
-        }
-        let time = Value::from(at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
-        let changes = Changes::from([("deleted_at".to_owned(), Change { old: Value::Null, new: time })]);
-        let events: Vec<crate::events::NewEvent<'_>> = ids
-            .iter()
-            .map(|id| crate::events::NewEvent { object: spec.object, id: *id, action: EventAction::Deleted, changes: &changes, merged_ids: &[] })
-            .collect();
-        sql::append_events(conn, ctx, &events, at).await?;
-        let outcomes = found
-            .into_iter()
-            .map(|f| match f {
-                Ok((id, _)) => RowOutcome::ok(RowStatus::Deleted, id),
-                Err(error) => RowOutcome::error(error),
-            })
-            .collect();
-        Ok(crate::records::Written { outcomes, commit: true })
-    }
-
-    /// Locks the records a batch delete found (in id order, see [`push_lock_rows`]) and
-    /// checks each again as it is now: a concurrent write may have deleted or merged it, or
-    /// changed its version, since it was looked up. What no longer holds becomes that row's
-    /// error, so a record is deleted once and an `If-Match` holds against the committed
-    /// version.
-    async fn recheck_locked(
-        conn: &mut Conn,
-        ctx: &AuthContext,
-        spec: &Spec,
-        found: &mut [Result<(Uuid, Option<i64>), StoreError>],
-    ) -> Result<(), DbError> {
-        let ids: Vec<Uuid> = found.iter().filter_map(|f| f.as_ref().ok().map(|(id, _)| *id)).collect();
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let mut live = std::collections::HashMap::new();
-        for chunk in ids.chunks(500) {
-            let mut qb = Builder::new("select t.id, t.version from ");
-            qb.push(spec.table).push(" t where t.org_id = ").push_bind(ctx.org_id).push(" and t.deleted_at is null and t.id in ");
-            push_list(&mut qb, chunk.iter().copied());
-            push_lock_rows(&mut qb);
-            let rows: Vec<(Uuid, i64)> = qb.build_query_as().fetch_all(&mut *conn).await?;
-            live.extend(rows);
-        }
-        let gone: Vec<Uuid> = ids.iter().copied().filter(|id| !live.contains_key(id)).collect();
-        let merged = missing_many(conn, ctx, spec, &gone).await?;
-        for row in found.iter_mut() {
-            let Ok((id, expected)) = row else { continue };
-            match (live.get(id), *expected) {
-                (None, _) => {
-                    *row = Err(match merged.get(id).copied().flatten() {
-                        Some(into) => StoreError::Merged { into },
-                        None => StoreError::NotFound,
-                    });
-                }
-                (Some(&current), Some(expected)) if current != expected => {
-                    *row = Err(StoreError::VersionMismatch { current });
-                }
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    /// The live, visible record whose `column` is `value`, with its version.
-    async fn find_live(
-        conn: &mut Conn,
-        ctx: &AuthContext,
-        spec: &Spec,
-        column: &'static str,
-        fold: bool,
-        value: &str,
-        id: Option<Uuid>,
-    ) -> Result<Result<Option<(Uuid, i64)>, StoreError>, DbError> {
-        let mut qb = Builder::new("select t.id, t.version from ");
-        qb.push(spec.table).push(" t where t.org_id = ").push_bind(ctx.org_id).push(" and t.deleted_at is null and ");
-        match id {
-            Some(id) => {
-                qb.push("t.id = ").push_bind(id);
-            }
-            None if fold => {
-                // `is not null` lets SQLite use a partial unique index on the folded column.
-                qb.push("t.").push(column).push(" is not null and lower(t.").push(column).push(") = ").push_bind(value.to_lowercase());
-            }
-            None => {
-                qb.push("t.").push(column).push(" = ").push_bind(value.to_owned());
-            }
-        }
-        push_visibility(&mut qb, ctx, spec.object);
-        qb.push(" limit 1");
-        let row: Option<(Uuid, i64)> = qb.build_query_as().fetch_optional(&mut *conn).await?;
-        if row.is_some() {
-            return Ok(Ok(row));
-        }
-        // A merged record says where it went (when the caller may see it).
-        if let Some(id) = id
-            && let StoreError::Merged { into } = missing(&mut *conn, ctx, spec, id).await?
-        {
-            return Ok(Err(StoreError::Merged { into }));
-        }
-        Ok(Ok(None))
-    }
-
-    /// The organization's custom field definitions of an object.
-    pub(crate) async fn custom_fields<'e>(
-        executor: impl sqlx::Executor<'e, Database = Db>,
-        org_id: Uuid,
-        object: ObjectType,
-    ) -> Result<Vec<CustomFieldDef>, DbError> {
-        let rows: Vec<crate::custom_fields::CustomFieldRow> =
-            sqlx::query_as(crate::custom_fields::SELECT_FOR_OBJECT)
-                .bind(org_id)
-                .bind(object.as_str())
-                .fetch_all(executor)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .map(CustomFieldDef::try_from)
-            .collect::<Result<Vec<_>, _>>()?)
-    }
-
     /// Takes the write lock of a live, visible record (a no-op update); false when there is
     /// none for the caller. The conditions are on the updated row itself: when it waited for
     /// another transaction (a merge that took the record first), PostgreSQL checks them again
@@ -821,21 +497,6 @@ per_backend! {
         push_visibility(&mut qb, ctx, spec.object);
         let found: i64 = qb.build_query_scalar().fetch_one(executor).await?;
         Ok(found > 0)
-    }
-
-    /// Points every row of `table` whose `column` is `from` at `to` (after a merge).
-    pub(crate) async fn repoint(
-        conn: &mut Conn,
-        table: &'static str,
-        column: &'static str,
-        org_id: Uuid,
-        from: Uuid,
-        to: Uuid,
-    ) -> Result<u64, DbError> {
-        let mut qb = Builder::new("update ");
-        qb.push(table).push(" set ").push(column).push(" = ").push_bind(to)
-            .push(" where org_id = ").push_bind(org_id).push(" and ").push(column).push(" = ").push_bind(from);
-        Ok(qb.build().execute(&mut *conn).await?.rows_affected())
     }
 
     /// Why a record the caller asked for is not there: merged into another, or not found. A

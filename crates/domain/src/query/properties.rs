@@ -9,6 +9,7 @@ use proptest::sample::select;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::resolve::ops_for;
 use super::*;
 use crate::custom_field::{CustomFieldDef, FieldType};
 use crate::object::ObjectType;
