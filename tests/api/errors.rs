@@ -25,7 +25,7 @@ async fn a_wrong_method_is_a_405_problem_with_allow(app: TestApp) {
     let response = app.send(app.request(Method::DELETE, "/health/ready")).await;
 
     response.assert_problem(405, "method_not_allowed");
-    assert_eq!(response.header("allow"), Some("GET"));
+    assert_eq!(response.header("allow"), Some("GET, HEAD"));
 }
 
 both_backends!(a_wrong_method_on_a_templated_path_is_a_405);
@@ -35,7 +35,7 @@ async fn a_wrong_method_on_a_templated_path_is_a_405(app: TestApp) {
         .await;
 
     response.assert_problem(405, "method_not_allowed");
-    assert_eq!(response.header("allow"), Some("GET"));
+    assert_eq!(response.header("allow"), Some("GET, HEAD"));
 }
 
 both_backends!(a_literal_path_beside_an_id_path_answers_only_its_own_methods);
@@ -46,9 +46,9 @@ async fn a_literal_path_beside_an_id_path_answers_only_its_own_methods(app: Test
     // `export` and `merge` are not contact ids: their paths answer GET and POST only, as
     // `Allow` says, whatever `/v1/contacts/{id}` answers.
     for (method, path, allow) in [
-        (Method::DELETE, "/v1/contacts/export", "GET"),
-        (Method::PATCH, "/v1/contacts/export", "GET"),
-        (Method::OPTIONS, "/v1/contacts/export", "GET"),
+        (Method::DELETE, "/v1/contacts/export", "GET, HEAD"),
+        (Method::PATCH, "/v1/contacts/export", "GET, HEAD"),
+        (Method::OPTIONS, "/v1/contacts/export", "GET, HEAD"),
         (Method::DELETE, "/v1/companies/merge", "POST"),
         (Method::GET, "/v1/companies/search", "POST"),
     ] {
@@ -84,7 +84,7 @@ async fn a_method_the_path_does_not_answer_is_a_405_whatever_the_idempotency_key
         )
         .await;
     response.assert_problem(405, "method_not_allowed");
-    assert_eq!(response.header("allow"), Some("GET, POST"));
+    assert_eq!(response.header("allow"), Some("GET, POST, HEAD"));
 }
 both_backends!(malformed_json_is_a_400_with_the_parsers_position);
 async fn malformed_json_is_a_400_with_the_parsers_position(app: TestApp) {

@@ -285,7 +285,7 @@ async fn users_are_no_longer_created_with_a_password(app: TestApp) {
 
     let problem = response.assert_problem(405, "method_not_allowed");
     assert!(problem["detail"].as_str().is_some());
-    assert_eq!(response.header("allow"), Some("GET"));
+    assert_eq!(response.header("allow"), Some("GET, HEAD"));
 }
 
 both_databases!(users_made_before_identities_keep_their_sign_in);

@@ -23,6 +23,7 @@ mod hardening_access;
 mod hardening_input;
 mod hardening_visibility;
 mod hardening_webhooks;
+mod http;
 mod idempotency;
 mod identity;
 mod imports;

@@ -85,6 +85,8 @@ error_codes! {
         "The credential is valid but its role or scopes do not allow this.";
     SignupClosed => FORBIDDEN, "signup_closed", "Sign-up closed",
         "This installation does not create organizations through the API (RAPPORT_SIGNUP=closed).";
+    CorsOriginNotAllowed => FORBIDDEN, "cors_origin_not_allowed", "Origin not allowed",
+        "A browser's preflight from an origin that `RAPPORT_CORS_ORIGINS` does not allow (with no origins configured, none is); the operator can add it.";
     OwnerNotPermitted => FORBIDDEN, "owner_not_permitted", "Owner not permitted",
         "Record visibility lets you give a record only to an owner whose records you see (`own`: yourself; `team`: your team; managers: the teams they manage); nothing was written. Role or scope refusals are `forbidden`, also 403.";
     NotFound => NOT_FOUND, "not_found", "Not found",

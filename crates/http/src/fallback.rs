@@ -26,7 +26,8 @@ impl RouteTable {
                     ("POST", item.post.is_some()),
                     ("DELETE", item.delete.is_some()),
                     ("PATCH", item.patch.is_some()),
-                    ("HEAD", item.head.is_some()),
+                    // HEAD wherever GET (see `head`).
+                    ("HEAD", item.head.is_some() || item.get.is_some()),
                     ("OPTIONS", item.options.is_some()),
                 ]
                 .into_iter()

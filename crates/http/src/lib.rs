@@ -1,20 +1,21 @@
 //! Rapport's REST API on actix-web: routes (one file per resource), extractors, middleware,
 //! problem documents, the OpenAPI document and the `/docs` page.
 
-use actix_cors::Cors;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{Condition, from_fn};
+use actix_web::middleware::{Compress, Condition, from_fn};
 use actix_web::{App, web};
 use utoipa_actix_web::AppExt;
 
 pub mod auth;
 pub mod body_timeout;
 pub mod client_ip;
+pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod fallback;
 pub mod formula;
+pub mod head;
 pub mod idempotency;
 pub mod import;
 pub mod list;
@@ -53,7 +54,7 @@ pub fn app(
         .configure(routes::configure)
         .split_for_parts();
     let body_limit = state.settings.body_limit;
-    let cors = cors(&state.settings.cors_origins);
+    let cors = cors::cors(&state.settings.cors_origins);
     app.app_data(extract::BodyLimit(body_limit))
         .app_data(web::PayloadConfig::new(body_limit))
         .app_data(web::PathConfig::default().error_handler(|error, req| {
@@ -75,38 +76,11 @@ pub fn app(
         // headers.
         .wrap(from_fn(body_timeout::body_timeout))
         .wrap(from_fn(storable::reject_nul))
+        .wrap(from_fn(head::head_as_get))
         .wrap(Condition::new(cors.is_some(), cors.unwrap_or_default()))
+        .wrap(from_fn(cors::refuse_preflight))
         .wrap(from_fn(observe::observe))
-}
-
-/// The headers a browser client may read from a cross-origin response.
-const EXPOSED_HEADERS: [&str; 10] = [
-    "x-request-id",
-    "etag",
-    "location",
-    "retry-after",
-    "ratelimit-limit",
-    "ratelimit-remaining",
-    "ratelimit-reset",
-    "idempotent-replayed",
-    "allow",
-    "link",
-];
-
-fn cors(origins: &CorsOrigins) -> Option<Cors> {
-    let base = || {
-        Cors::default()
-            .allow_any_method()
-            .allow_any_header()
-            .expose_headers(EXPOSED_HEADERS)
-            .max_age(3600)
-    };
-    match origins {
-        CorsOrigins::None => None,
-        CorsOrigins::Any => Some(base().allow_any_origin().send_wildcard()),
-        CorsOrigins::List(list) => Some(
-            list.iter()
-                .fold(base(), |cors, origin| cors.allowed_origin(origin)),
-        ),
-    }
+        // Outermost: compresses whatever leaves, problem documents included, when the client
+        // asks for it (`Accept-Encoding: gzip` or `br`).
+        .wrap(Compress::default())
 }
