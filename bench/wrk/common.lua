@@ -79,7 +79,7 @@ end
 -- The records a thread patches: its slice of BENCH_TARGETS_FILE ("id version" lines), kept
 -- in a free list. take() hands out one that is not in flight with its version; answered()
 -- puts back the record an answer names, with the version the answer carries (wrk does not
--- say which request an answer belongs to, but a record's body starts with its id).
+-- say which request an answer belongs to, but a record's body names its id).
 local Targets = {}
 Targets.__index = Targets
 
@@ -104,8 +104,10 @@ function Targets:take()
 end
 
 function Targets:answered(body)
-  -- Health answers and problems do not start with an id; reads of other records are not ours.
-  local id = body:match('^{"id":"([0-9a-f%-]+)"')
+  -- Health answers and problems name no id; reads of other records are not ours. A record's
+  -- own `"id"` key is its only one (references are `company_id`, `owner_id`, …), wherever the
+  -- serializer puts it.
+  local id = body:match('"id":"([0-9a-f%-]+)"')
   if id and self.version[id] then
     local v = body:match('"version":(%d+)')
     if v then
