@@ -472,3 +472,121 @@ async fn an_import_of_100000_rows_completes(app: TestApp) {
     assert_eq!(contacts["total"], 100_000);
     assert_eq!(last["first_name"], "名99999");
 }
+
+both_backends!(
+    a_chinese_excel_csv_imports_in_its_encoding_and_a_bom_export_imports_back,
+    super::fast_imports
+);
+async fn a_chinese_excel_csv_imports_in_its_encoding_and_a_bom_export_imports_back(app: TestApp) {
+    let owner = app.signup("Acme", "owner@acme.example").await;
+    let token = &owner.access_token;
+    let text = "email,first_name,last_name,title\r\nwang@c.example,安,王,采购经理\r\n";
+    let (gbk, _, _) = encoding_rs::GBK.encode(text);
+    let zhao = text.replace("wang", "zhao");
+    let (gb18030, _, _) = encoding_rs::GB18030.encode(&zhao);
+    let mut utf16 = vec![0xFF, 0xFE];
+    utf16.extend(
+        text.replace("wang", "qian")
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes),
+    );
+
+    // Saved by Excel as "CSV" on Chinese Windows, sent without saying so: refused, with what
+    // to do.
+    let refused = upload(
+        &app,
+        token,
+        &[("object", None, b"contact"), ("file", Some("c.csv"), &gbk)],
+    )
+    .await;
+    let problem = refused.assert_problem(422, "validation_failed");
+    assert_eq!(problem["errors"][0]["field"], "file");
+    assert!(
+        problem["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("encoding"),
+        "{problem}"
+    );
+    let unknown = upload(
+        &app,
+        token,
+        &[
+            ("object", None, b"contact"),
+            ("encoding", None, b"latin-1"),
+            ("file", Some("c.csv"), &gbk),
+        ],
+    )
+    .await;
+    assert_eq!(
+        unknown.assert_problem(422, "validation_failed")["errors"][0]["field"],
+        "encoding"
+    );
+
+    for (encoding, file) in [
+        ("gbk", gbk.to_vec()),
+        ("GB18030", gb18030.to_vec()),
+        // UTF-16 says so with its byte-order mark, whatever the upload names.
+        ("utf-8", utf16),
+    ] {
+        let response = upload(
+            &app,
+            token,
+            &[
+                ("object", None, b"contact"),
+                ("encoding", None, encoding.as_bytes()),
+                ("file", Some("c.csv"), &file),
+            ],
+        )
+        .await;
+        assert_eq!(response.status, 202, "{encoding}: {}", response.text);
+        let id = response.json()["id"].as_str().unwrap().to_owned();
+        let job = finished(&app, token, &id, 60).await;
+        assert_eq!(job["created"], 1, "{encoding}: {job}");
+    }
+    for email in ["wang@c.example", "zhao@c.example", "qian@c.example"] {
+        let found = app
+            .get_as(
+                &format!("/v1/contacts?q={}", email.replace('@', "%40")),
+                token,
+            )
+            .await
+            .json();
+        assert_eq!(found["data"][0]["name"], "王安", "{email}: {found}");
+        assert_eq!(found["data"][0]["title"], "采购经理");
+    }
+
+    // `bom=true` starts the CSV with the UTF-8 mark Excel looks for; the file imports back.
+    let export = app
+        .get_as("/v1/contacts/export?format=csv&bom=true", token)
+        .await;
+    assert_eq!(export.status, 200, "{}", export.text);
+    assert!(export.text.starts_with("\u{feff}id,"), "{}", export.text);
+    let plain = app.get_as("/v1/contacts/export?format=csv", token).await;
+    assert!(plain.text.starts_with("id,"));
+    let ndjson = app
+        .get_as("/v1/contacts/export?format=ndjson&bom=true", token)
+        .await;
+    assert_eq!(
+        ndjson.assert_problem(422, "validation_failed")["errors"][0]["field"],
+        "bom"
+    );
+    let response = upload(
+        &app,
+        token,
+        &[
+            ("object", None, b"contact"),
+            ("id_property", None, b"id"),
+            ("file", Some("export.csv"), export.text.as_bytes()),
+        ],
+    )
+    .await;
+    assert_eq!(response.status, 202, "{}", response.text);
+    let id = response.json()["id"].as_str().unwrap().to_owned();
+    let job = finished(&app, token, &id, 60).await;
+    assert_eq!(
+        (job["failed"].as_i64(), job["created"].as_i64()),
+        (Some(0), Some(0)),
+        "{job}"
+    );
+}

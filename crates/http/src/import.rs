@@ -18,8 +18,10 @@ use crate::routes::writes::{self, Resource};
 use crate::storable;
 
 mod columns;
+mod encoding;
 
 use columns::*;
+pub use encoding::{FileEncoding, decode};
 
 /// Most records in one file.
 pub const MAX_ROWS: i64 = 1_000_000;
@@ -48,22 +50,6 @@ pub async fn definitions(
             None => return Ok(all),
         }
     }
-}
-
-/// The file's text: UTF-8, without a byte-order mark.
-pub fn decode(content: Vec<u8>) -> Result<Vec<u8>, ApiError> {
-    let content = match content.strip_prefix(b"\xEF\xBB\xBF") {
-        Some(rest) => rest.to_vec(),
-        None => content,
-    };
-    if std::str::from_utf8(&content).is_err() {
-        return Err(ApiError::invalid(
-            "file",
-            "invalid_value",
-            "is not UTF-8 text; save the CSV as UTF-8",
-        ));
-    }
-    Ok(content)
 }
 
 fn reader(content: &[u8]) -> csv::Reader<&[u8]> {

@@ -102,6 +102,9 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<()> {
     let mapping = args.mapping.as_deref().map(mapping_text).transpose()?;
     let mut parts: Vec<(&str, Option<&str>, &[u8])> =
         vec![("object", None, args.object.as_bytes())];
+    if let Some(encoding) = &args.encoding {
+        parts.push(("encoding", None, encoding.as_bytes()));
+    }
     if let Some(property) = &args.id_property {
         parts.push(("id_property", None, property.as_bytes()));
     }

@@ -228,7 +228,7 @@ struct Checked {
 
 /// The upload checks, in the order the route runs them.
 fn check_upload(upload: &Upload) -> Result<Checked, ApiError> {
-    let content = decode(upload.file.clone())?;
+    let content = decode(upload.file.clone(), FileEncoding::Utf8)?;
     let (headers, total) = inspect(&content)?;
     let mapping = check_mapping(
         upload.object,

@@ -193,11 +193,20 @@ fn add_object(document: &mut OpenApi, spec: &'static ObjectSpec) {
             json!({"type": "boolean"}),
         ),
     ]);
-    let export_params: Vec<Value> = std::iter::once(query(
-        "format",
-        "`csv` (default) or `ndjson`.",
-        json!({"type": "string", "enum": ["csv", "ndjson"]}),
-    ))
+    let export_params: Vec<Value> = [
+        query(
+            "format",
+            "`csv` (default) or `ndjson`.",
+            json!({"type": "string", "enum": ["csv", "ndjson"]}),
+        ),
+        query(
+            "bom",
+            "`true` starts a CSV with the UTF-8 byte-order mark, so that Excel opens Chinese \
+             (and any non-ASCII) text correctly.",
+            json!({"type": "boolean", "default": false}),
+        ),
+    ]
+    .into_iter()
     .chain(selection.iter().cloned())
     .collect();
     let history_params: Vec<Value> = std::iter::once(id_param.clone())

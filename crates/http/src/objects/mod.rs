@@ -257,9 +257,9 @@ async fn export(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let ctx = allowed(auth, r, Action::Read)?;
-    let (format, rest) = exports::split_format(req.query_string())?;
+    let (options, rest) = exports::split_options(req.query_string())?;
     let request = list::request(r.0, &rest)?;
-    exports::export(r, state, ctx, format, request).await
+    exports::export(r, state, ctx, options, request).await
 }
 
 async fn search(

@@ -39,18 +39,45 @@ pub struct ExportParams {
     /// `csv` (default) or `ndjson`.
     #[param(inline)]
     pub format: Option<ExportFormat>,
+    /// `true` starts a CSV with the UTF-8 byte-order mark (for Excel).
+    pub bom: Option<bool>,
 }
 
-/// The export's format, and the list parameters that remain (as a query string).
-pub(crate) fn split_format(query: &str) -> Result<(ExportFormat, String), ApiError> {
-    let mut format = ExportFormat::Csv;
+/// How an export is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ExportOptions {
+    pub format: ExportFormat,
+    /// A CSV starts with the UTF-8 byte-order mark, by which Excel knows the text is UTF-8.
+    pub bom: bool,
+}
+
+/// The export's options, and the list parameters that remain (as a query string).
+pub(crate) fn split_options(query: &str) -> Result<(ExportOptions, String), ApiError> {
+    let mut options = ExportOptions {
+        format: ExportFormat::Csv,
+        bom: false,
+    };
     let mut rest = form_urlencoded::Serializer::new(String::new());
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         match key.as_ref() {
             "format" => {
-                format = serde_json::from_value(Value::from(value.as_ref())).map_err(|_| {
-                    ApiError::invalid("format", "invalid_value", "must be csv or ndjson")
-                })?;
+                options.format =
+                    serde_json::from_value(Value::from(value.as_ref())).map_err(|_| {
+                        ApiError::invalid("format", "invalid_value", "must be csv or ndjson")
+                    })?;
+            }
+            "bom" => {
+                options.bom = match value.as_ref() {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        return Err(ApiError::invalid(
+                            "bom",
+                            "invalid_value",
+                            "must be true or false",
+                        ));
+                    }
+                };
             }
             "limit" | "cursor" | "include" => {
                 return Err(ApiError::invalid(
@@ -64,7 +91,14 @@ pub(crate) fn split_format(query: &str) -> Result<(ExportFormat, String), ApiErr
             }
         }
     }
-    Ok((format, rest.finish()))
+    if options.bom && options.format != ExportFormat::Csv {
+        return Err(ApiError::invalid(
+            "bom",
+            "invalid_value",
+            "applies to CSV only: NDJSON is read by programs, which want no byte-order mark",
+        ));
+    }
+    Ok((options, rest.finish()))
 }
 
 /// A record's value at a dotted path, as CSV text. Text that a spreadsheet would run as a
@@ -102,9 +136,9 @@ fn cell(record: &Value, path: &str) -> String {
 }
 
 /// The bytes of one page of records.
-fn render(format: ExportFormat, header: &[String], records: &[Value], first: bool) -> Bytes {
+fn render(options: ExportOptions, header: &[String], records: &[Value], first: bool) -> Bytes {
     let mut out = Vec::new();
-    match format {
+    match options.format {
         ExportFormat::Ndjson => {
             for record in records {
                 if serde_json::to_writer(&mut out, record).is_ok() {
@@ -113,6 +147,9 @@ fn render(format: ExportFormat, header: &[String], records: &[Value], first: boo
             }
         }
         ExportFormat::Csv => {
+            if first && options.bom {
+                out.extend_from_slice("\u{FEFF}".as_bytes());
+            }
             let mut writer = csv::Writer::from_writer(&mut out);
             if first {
                 let _ = writer.write_record(header);
@@ -138,7 +175,7 @@ pub(crate) async fn export<R: Resource>(
     r: &'static R,
     state: web::Data<AppState>,
     ctx: AuthContext,
-    format: ExportFormat,
+    options: ExportOptions,
     mut request: ListRequest,
 ) -> Result<HttpResponse, ApiError> {
     check(&ctx, Action::Read, ObjectType::Export)?;
@@ -189,7 +226,7 @@ pub(crate) async fn export<R: Resource>(
                 .into_iter()
                 .map(|r| serde_json::to_value(R::Body::from(r)).unwrap_or(Value::Null))
                 .collect();
-            let bytes = render(format, &header, &records, cursor.first);
+            let bytes = render(options, &header, &records, cursor.first);
             cursor.first = false;
             match page.next {
                 Some(next) => cursor.request.page.after = Some(next),
@@ -198,7 +235,7 @@ pub(crate) async fn export<R: Resource>(
             Some((Ok::<_, actix_web::Error>(bytes), (cursor, None)))
         }
     });
-    let (content_type, extension) = match format {
+    let (content_type, extension) = match options.format {
         ExportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
         ExportFormat::Ndjson => ("application/x-ndjson", "ndjson"),
     };

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::auth::{Create, Read, Require, check, obj};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::parse_json;
-use crate::import::{check_mapping, decode, definitions, inspect};
+use crate::import::{FileEncoding, check_mapping, decode, definitions, inspect};
 use crate::list::{ListQuery, NoFilter, PageParams};
 use crate::state::AppState;
 use crate::storable;
@@ -154,6 +154,10 @@ pub struct ImportUpload {
     pub id_property: Option<IdProperty>,
     /// The mapping as a JSON object: `{"E-mail": "email"}`.
     pub mapping: Option<String>,
+    /// The file's encoding when it has no byte-order mark: `utf-8` (default), `gbk` or
+    /// `gb18030` (Excel's CSV on Chinese Windows), `utf-16` (which needs the mark).
+    #[schema(value_type = Option<FileEncoding>)]
+    pub encoding: Option<String>,
 }
 
 /// What an upload names, however it came.
@@ -163,6 +167,7 @@ struct Upload {
     mapping: Option<BTreeMap<String, String>>,
     file_name: Option<String>,
     content: Option<Vec<u8>>,
+    encoding: FileEncoding,
 }
 
 fn too_large(limit: usize) -> ApiError {
@@ -225,6 +230,7 @@ async fn read_multipart(
         mapping: None,
         file_name: None,
         content: None,
+        encoding: FileEncoding::Utf8,
     };
     let mut size = 0_usize;
     while let Some(field) = multipart.next().await {
@@ -268,11 +274,16 @@ async fn read_multipart(
                 upload.mapping = Some(parse_mapping(&text())?)
             }
             "mapping" => {}
+            "encoding" if !text().trim().is_empty() => {
+                upload.encoding = FileEncoding::parse(&text())?;
+            }
+            "encoding" => {}
             other => {
                 return Err(ApiError::invalid(
                     other,
                     "unknown_field",
-                    "is not a part of an import upload (file, object, id_property, mapping)",
+                    "is not a part of an import upload (file, object, id_property, mapping, \
+                     encoding)",
                 ));
             }
         }
@@ -330,7 +341,7 @@ async fn queue(state: &AppState, ctx: &AuthContext, upload: Upload) -> Result<Im
     let content = upload
         .content
         .ok_or_else(|| ApiError::invalid("file", "required", "send the CSV as the part `file`"))?;
-    let content = decode(content)?;
+    let content = decode(content, upload.encoding)?;
     let (headers, total) = inspect(&content)?;
     let definitions = definitions(state.store.as_ref(), ctx, object).await?;
     let mapping = check_mapping(
@@ -397,6 +408,8 @@ async fn create_import(
             mapping: request.mapping,
             file_name: request.file_name,
             content: Some(request.csv.into_bytes()),
+            // JSON carries text, which is Unicode already.
+            encoding: FileEncoding::Utf8,
         }
     } else {
         return Err(ApiError::new(

@@ -40,7 +40,7 @@ pub enum Command {
 pub struct ImportArgs {
     /// What the rows are: company, contact, product or order
     pub object: String,
-    /// The CSV file (UTF-8, with a header line)
+    /// The CSV file, with a header line
     pub file: PathBuf,
     /// The API's base URL
     #[arg(long, env = "RAPPORT_URL", default_value = "http://127.0.0.1:8080")]
@@ -55,6 +55,10 @@ pub struct ImportArgs {
     /// [default: none, every row creates a record]
     #[arg(long)]
     pub id_property: Option<String>,
+    /// The file's encoding when it has no byte-order mark: utf-8, gbk, gb18030 (Excel's CSV
+    /// on Chinese Windows) or utf-16 [default: utf-8]
+    #[arg(long)]
+    pub encoding: Option<String>,
     /// No progress bar (for logs and scripts)
     #[arg(long)]
     pub quiet: bool,
