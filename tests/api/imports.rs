@@ -283,7 +283,8 @@ async fn an_upload_is_checked_before_it_is_queued(app: TestApp) {
                 token,
                 &[
                     ("object", None, b"contact"),
-                    ("file", Some("c.csv"), b"\xff\xfee\x00m\x00"),
+                    // Not UTF-8, and no byte-order mark says otherwise.
+                    ("file", Some("c.csv"), b"email,first_name\n\xc3\x28,A\n"),
                 ],
             )
             .await,
