@@ -323,3 +323,179 @@ async fn concurrent_writers_never_make_the_feed_skip_or_repeat(app: TestApp) {
         "gapless and in order: {cursors:?}"
     );
 }
+
+/// The value at a dotted path (`custom.region`, `address.city`) of a record, null when absent;
+/// a consent channel (`consent.email`) changes by its status.
+fn value_at<'v>(record: &'v Value, path: &str) -> &'v Value {
+    let value = path.split('.').fold(record, |value, key| &value[key]);
+    match path.starts_with("consent.") {
+        true => &value["status"],
+        false => value,
+    }
+}
+
+both_backends!(a_mirror_built_from_the_feed_alone_equals_get_derived_figures_included);
+async fn a_mirror_built_from_the_feed_alone_equals_get_derived_figures_included(app: TestApp) {
+    let owner = app.signup("Acme", "owner@acme.example").await;
+    let token = &owner.access_token;
+    let company = app
+        .create(token, "/v1/companies", json!({"name": "Customer Co"}))
+        .await;
+    let other = app
+        .create(token, "/v1/companies", json!({"name": "Customer Co (old)"}))
+        .await;
+    let contact = app
+        .create(
+            token,
+            "/v1/contacts",
+            json!({"email": "ann@c.example", "first_name": "Ann", "company_id": company["id"]}),
+        )
+        .await;
+    let moved = app
+        .create(
+            token,
+            "/v1/contacts",
+            json!({"email": "bo@c.example", "company_id": other["id"]}),
+        )
+        .await;
+    app.create(token, "/v1/products", json!({"sku": "TEA", "name": "Tea"}))
+        .await;
+    let order = |status: &str, amount: i64| {
+        json!({"contact_id": contact["id"], "currency": "CNY", "status": status,
+               "lines": [{"sku": "TEA", "quantity": 1, "unit_price_minor": amount}]})
+    };
+    let paid = app.create(token, "/v1/orders", order("paid", 12_900)).await;
+    let pending = app
+        .create(token, "/v1/orders", order("pending", 5_000))
+        .await;
+    let moved_order = app
+        .create(
+            token,
+            "/v1/orders",
+            json!({"contact_id": moved["id"], "currency": "CNY", "status": "fulfilled",
+                   "lines": [{"sku": "TEA", "quantity": 2, "unit_price_minor": 700}]}),
+        )
+        .await;
+    let path =
+        |record: &Value, plural: &str| format!("/v1/{plural}/{}", record["id"].as_str().unwrap());
+    // Paid later, refunded, deleted and restored: each changes the buyer's figures.
+    let response = app
+        .patch_as(&path(&pending, "orders"), token, &json!({"status": "paid"}))
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    let response = app
+        .patch_as(
+            &path(&paid, "orders"),
+            token,
+            &json!({"status": "refunded"}),
+        )
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    assert_eq!(
+        app.delete_as(&path(&pending, "orders"), token).await.status,
+        204
+    );
+    let response = app
+        .post_as(
+            &format!("{}/restore", path(&pending, "orders")),
+            token,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    // A merge moves the other company's contact and order (and their figures) over.
+    let response = app
+        .post_as(
+            "/v1/companies/merge",
+            token,
+            &json!({"primary_id": company["id"], "duplicate_ids": [other["id"]]}),
+        )
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text);
+
+    // The mirror: every event's changed fields, applied in feed order.
+    let mut mirror: std::collections::BTreeMap<(String, String), serde_json::Map<String, Value>> =
+        Default::default();
+    let mut cursor = String::new();
+    loop {
+        let query = match cursor.as_str() {
+            "" => "?limit=200".to_owned(),
+            after => format!("?limit=200&after={after}"),
+        };
+        let page = poll(&app, token, &query).await;
+        for event in page["data"].as_array().unwrap() {
+            let key = (
+                event["object"].as_str().unwrap().to_owned(),
+                event["id"].as_str().unwrap().to_owned(),
+            );
+            // A delete and a restore change `deleted_at`, like any field; a merge retires the
+            // duplicates (their id answers 404 `record_merged`).
+            for gone in event["merged_ids"].as_array().into_iter().flatten() {
+                mirror.remove(&(key.0.clone(), gone.as_str().unwrap().to_owned()));
+            }
+            let fields = mirror.entry(key).or_default();
+            for (field, change) in event["changed_fields"].as_object().unwrap() {
+                fields.insert(field.clone(), change["new"].clone());
+            }
+        }
+        cursor = page["next_cursor"].as_str().unwrap().to_owned();
+        if page["has_more"] == false {
+            break;
+        }
+    }
+
+    let contact_now = app.get_as(&path(&contact, "contacts"), token).await.json();
+    assert_eq!(contact_now["order_count"], 1, "{contact_now}");
+    assert_eq!(contact_now["revenue_minor"], 5_000);
+    let company_now = app.get_as(&path(&company, "companies"), token).await.json();
+    assert_eq!(company_now["order_count"], 2, "{company_now}");
+    assert_eq!(company_now["revenue_minor"], 6_400);
+    let moved_now = app.get_as(&path(&moved, "contacts"), token).await.json();
+    assert_eq!(moved_now["company_id"], company["id"]);
+    let moved_order_now = app
+        .get_as(&path(&moved_order, "orders"), token)
+        .await
+        .json();
+    assert_eq!(moved_order_now["company_id"], company["id"]);
+
+    for (object, plural, record) in [
+        ("contact", "contacts", &contact),
+        ("contact", "contacts", &moved),
+        ("company", "companies", &company),
+        ("order", "orders", &moved_order),
+        ("order", "orders", &pending),
+    ] {
+        let id = record["id"].as_str().unwrap().to_owned();
+        let now = app.get_as(&path(record, plural), token).await.json();
+        let mirrored = mirror
+            .get(&(object.to_owned(), id.clone()))
+            .unwrap_or_else(|| panic!("no events of {object} {id}"));
+        for (field, value) in mirrored {
+            assert_eq!(
+                value_at(&now, field),
+                value,
+                "{object} {id}: the feed says {field} is {value}, GET says {now}"
+            );
+        }
+        for field in [
+            "order_count",
+            "revenue_minor",
+            "first_order_at",
+            "last_order_at",
+            "company_id",
+        ] {
+            if now.get(field).is_some() {
+                assert_eq!(
+                    mirrored.get(field).unwrap_or(&Value::Null),
+                    &now[field],
+                    "{object} {id}: {field} as GET shows it is in the feed"
+                );
+            }
+        }
+    }
+    let other_gone = mirror.get(&(
+        "company".to_owned(),
+        other["id"].as_str().unwrap().to_owned(),
+    ));
+    assert!(other_gone.is_none(), "the merged company left the mirror");
+}

@@ -5,6 +5,7 @@ macro_rules! dialect {
         pub(crate) mod $backend {
             pub(crate) use crate::custom_fields::$backend::*;
             pub(crate) use crate::engine::chunk::$backend::*;
+            pub(crate) use crate::engine::follow::$backend::*;
             pub(crate) use crate::engine::merge::$backend::*;
             pub(crate) use crate::engine::owners::$backend::*;
             pub(crate) use crate::engine::resolve::$backend::*;

@@ -156,8 +156,34 @@ fn history_cursor(event: &RecordEvent) -> Cursor {
 }
 
 per_backend! {
-    /// Appends events as the last step of a writing transaction.
+    /// Appends events as the last step of a writing transaction, and marks the request's
+    /// `Idempotency-Key` (if any) committed with them.
     pub(crate) async fn append_events(
+        conn: &mut Conn,
+        ctx: &AuthContext,
+        events: &[NewEvent<'_>],
+        at: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        insert_events(&mut *conn, ctx, events, at).await?;
+        if let Some(idempotency) = &ctx.idempotency {
+            let written: Vec<_> = events.iter().map(|e| (e.object, e.id, e.action)).collect();
+            sqlx::query(crate::idempotency::MARK_COMMITTED)
+                .bind(&idempotency.credential)
+                .bind(&idempotency.key)
+                .bind(at)
+                .bind(crate::idempotency::committed_json(&written))
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Appends events that follow the request's own (a related record's changed figures),
+    /// after them in the feed; the request's idempotency record names only its own.
+    pub(crate) async fn insert_events(
         conn: &mut Conn,
         ctx: &AuthContext,
         events: &[NewEvent<'_>],
@@ -192,16 +218,6 @@ per_backend! {
                     .push_bind(at);
             });
             qb.build().execute(&mut *conn).await?;
-        }
-        if let Some(idempotency) = &ctx.idempotency {
-            let written: Vec<_> = events.iter().map(|e| (e.object, e.id, e.action)).collect();
-            sqlx::query(crate::idempotency::MARK_COMMITTED)
-                .bind(&idempotency.credential)
-                .bind(&idempotency.key)
-                .bind(at)
-                .bind(crate::idempotency::committed_json(&written))
-                .execute(&mut *conn)
-                .await?;
         }
         Ok(())
     }

@@ -67,11 +67,12 @@ impl Record {
         self.values.get(field).unwrap_or(&Value::Null)
     }
 
-    /// Its fields as history and events compare them: every writable field (null when
-    /// empty) and `custom.<key>`.
+    /// Its fields as history and events compare them: every field it stores and shows (null
+    /// when empty) — those Rapport keeps, like a contact's `order_count`, too — and
+    /// `custom.<key>`.
     pub fn fields(&self, spec: &ObjectSpec) -> Map<String, Value> {
         let mut map = Map::new();
-        for field in writable(spec) {
+        for field in stored(spec) {
             let value = self.value(&field.name);
             if field.kind == FieldKind::Address {
                 // An address changes line by line (`address.city`).

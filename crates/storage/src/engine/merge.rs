@@ -166,7 +166,7 @@ per_backend! {
             for other in rapport_domain::objects::REGISTRY.iter().copied() {
                 let fields: &'static [rapport_domain::kit::FieldSpec] = &other.fields;
                 for field in fields.iter().filter(|f| f.kind == FieldKind::Reference(spec.object) && !f.read_only) {
-                    sql::repoint(&mut *conn, other.table.as_ref(), field.name.as_ref(), ctx.org_id, dup.id, primary).await?;
+                    sql::repoint_followed(&mut *conn, ctx, other, field.name.as_ref(), dup.id, primary, at).await?;
                 }
             }
         }
@@ -180,7 +180,7 @@ per_backend! {
         if let Some(Err(error)) = written.outcomes.into_iter().next().map(|o| o.result) {
             return Err(error.into());
         }
-        sql::merged(&mut *conn, ctx, spec.object, primary, &values).await?;
+        sql::merged(&mut *conn, ctx, spec.object, primary, &values, at).await?;
         let merged = sql::load_records(&mut *conn, ctx, layout, &[primary], false).await?.pop().ok_or(StoreError::NotFound)?;
         Ok((MergeOutcome { merged, merged_ids: duplicates.to_vec(), changes, dry_run: false }, true))
     }

@@ -29,6 +29,7 @@ use crate::records::{Plan, cursor, deleted_changes};
 
 pub(crate) mod chunk;
 mod find;
+pub(crate) mod follow;
 mod layout;
 pub(crate) mod merge;
 pub(crate) mod owners;

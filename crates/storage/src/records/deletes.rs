@@ -191,19 +191,4 @@ per_backend! {
         }
         Ok(Ok(None))
     }
-
-    /// Points every row of `table` whose `column` is `from` at `to` (after a merge).
-    pub(crate) async fn repoint(
-        conn: &mut Conn,
-        table: &'static str,
-        column: &'static str,
-        org_id: Uuid,
-        from: Uuid,
-        to: Uuid,
-    ) -> Result<u64, DbError> {
-        let mut qb = sql::Builder::new("update ");
-        qb.push(table).push(" set ").push(column).push(" = ").push_bind(to)
-            .push(" where org_id = ").push_bind(org_id).push(" and ").push(column).push(" = ").push_bind(from);
-        Ok(qb.build().execute(&mut *conn).await?.rows_affected())
-    }
 }

@@ -85,10 +85,11 @@ per_backend! {
         ctx: &AuthContext,
         primary: Uuid,
         values: &Map<String, Value>,
+        at: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), crate::error::DbError> {
         if let Some(name) = values.get("name").and_then(Value::as_str) {
             sql::contacts_follow_company(conn, ctx.org_id, primary, name).await?;
         }
-        sql::refresh_company_purchases(conn, ctx.org_id, &[primary]).await
+        sql::refresh_company_purchases(conn, ctx, &[primary], at).await
     }
 }

@@ -98,10 +98,11 @@ per_backend! {
         object: ObjectType,
         primary: uuid::Uuid,
         values: &serde_json::Map<String, serde_json::Value>,
+        at: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), crate::error::DbError> {
         match object {
-            ObjectType::Company => sql::company_merged(conn, ctx, primary, values).await,
-            ObjectType::Contact => sql::refresh_contact_purchases(conn, ctx.org_id, &[primary]).await.map(|_| { let _ = values; }),
+            ObjectType::Company => sql::company_merged(conn, ctx, primary, values, at).await,
+            ObjectType::Contact => sql::refresh_contact_purchases(conn, ctx, &[primary], at).await,
             _ => Ok(()),
         }
     }
@@ -116,7 +117,7 @@ per_backend! {
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), crate::error::DbError> {
         match object {
-            ObjectType::Order => sql::order_after(conn, ctx, touched).await,
+            ObjectType::Order => sql::order_after(conn, ctx, touched, at).await,
             ObjectType::Company => sql::company_after(conn, ctx, touched, at).await,
             ObjectType::Contact => sql::contact_after(conn, ctx, touched, at).await,
             _ => Ok(()),

@@ -1,11 +1,15 @@
 //! Orders' rules that need the database: each line written takes its product's sku and name
 //! (and its price, when the product has one in the order's currency); a new order of a
 //! contact at a company is the company's too; and the purchase figures of every contact and
-//! company an order joins or leaves follow it in the same transaction.
+//! company an order joins or leaves follow it in the same transaction, as events of those
+//! records.
 
 use std::collections::{BTreeSet, HashMap};
 
+use chrono::{DateTime, Utc};
 use rapport_domain::AuthContext;
+use rapport_domain::kit::ObjectSpec;
+use rapport_domain::objects::{company, contact};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -102,41 +106,41 @@ per_backend! {
         Ok(())
     }
 
-    /// The purchase figures of every contact and company the touched orders name.
+    /// The purchase figures of every contact and company the touched orders name; each
+    /// record whose figures changed is a new version with its event.
     pub(crate) async fn order_after(
         conn: &mut Conn,
         ctx: &AuthContext,
         touched: &[crate::rules::Touched<'_>],
+        at: DateTime<Utc>,
     ) -> Result<(), crate::error::DbError> {
         let versions = || touched.iter().flat_map(|(_, before, after)| before.iter().chain(after.iter()));
         let contacts: Vec<Uuid> = versions().filter_map(|v| id_of(v, "contact_id")).collect::<BTreeSet<_>>().into_iter().collect();
         let companies: Vec<Uuid> = versions().filter_map(|v| id_of(v, "company_id")).collect::<BTreeSet<_>>().into_iter().collect();
-        refresh_purchases(conn, ctx.org_id, REFRESH_CONTACTS, &contacts).await?;
-        refresh_purchases(conn, ctx.org_id, REFRESH_COMPANIES, &companies).await
+        refresh_contact_purchases(conn, ctx, &contacts, at).await?;
+        refresh_company_purchases(conn, ctx, &companies, at).await
     }
 
     async fn refresh_purchases(
         conn: &mut Conn,
-        org_id: Uuid,
+        ctx: &AuthContext,
+        spec: &ObjectSpec,
         statement: &'static str,
         ids: &[Uuid],
+        at: DateTime<Utc>,
     ) -> Result<(), crate::error::DbError> {
-        for chunk in ids.chunks(500) {
-            let mut qb = sql::Builder::new(statement);
-            qb.push_bind(org_id).push(" and id in ");
-            sql::push_list(&mut qb, chunk.iter().copied());
-            qb.build().execute(&mut *conn).await?;
-        }
-        Ok(())
+        sql::follow(conn, ctx, spec, ids, at, crate::engine::follow::Following::Statement(statement)).await
     }
 
-    /// Recomputes the purchase figures of these contacts (after a merge moved orders).
-    pub(crate) async fn refresh_contact_purchases(conn: &mut Conn, org_id: Uuid, ids: &[Uuid]) -> Result<(), crate::error::DbError> {
-        refresh_purchases(conn, org_id, REFRESH_CONTACTS, ids).await
+    /// Recomputes the purchase figures of these contacts (after their orders changed or a
+    /// merge moved orders).
+    pub(crate) async fn refresh_contact_purchases(conn: &mut Conn, ctx: &AuthContext, ids: &[Uuid], at: DateTime<Utc>) -> Result<(), crate::error::DbError> {
+        refresh_purchases(conn, ctx, &contact::SPEC, REFRESH_CONTACTS, ids, at).await
     }
 
-    /// Recomputes the purchase figures of these companies (after a merge moved orders).
-    pub(crate) async fn refresh_company_purchases(conn: &mut Conn, org_id: Uuid, ids: &[Uuid]) -> Result<(), crate::error::DbError> {
-        refresh_purchases(conn, org_id, REFRESH_COMPANIES, ids).await
+    /// Recomputes the purchase figures of these companies (after their orders changed or a
+    /// merge moved orders).
+    pub(crate) async fn refresh_company_purchases(conn: &mut Conn, ctx: &AuthContext, ids: &[Uuid], at: DateTime<Utc>) -> Result<(), crate::error::DbError> {
+        refresh_purchases(conn, ctx, &company::SPEC, REFRESH_COMPANIES, ids, at).await
     }
 }
