@@ -50,6 +50,18 @@ fn sample(field: &FieldSpec, n: usize, refs: &Refs) -> Option<Value> {
         FieldKind::Locale => json!("zh-CN"),
         FieldKind::TimeZone => json!("Asia/Shanghai"),
         FieldKind::Reference(object) => json!(refs.get(&object)?),
+        // What the API shows of these must survive an export and its import unchanged too.
+        FieldKind::Phone => json!(format!("+86 571 8888 {:04}", 6600 + n)),
+        FieldKind::Phones => json!([
+            {"number": format!("+86 138 0013 {:04}", 8000 + n), "kind": "mobile"},
+            {"number": format!("0571 8888 {:04}", 6600 + n), "kind": "work"}
+        ]),
+        FieldKind::Emails => json!([format!("s{n}.alt@sample.example")]),
+        FieldKind::Address => json!({"street": format!("西湖路 {n} 号"), "city": "杭州",
+            "region": "浙江", "postal_code": "310000", "country": "CN"}),
+        FieldKind::Consent => {
+            json!({"email": {"status": "opted_in"}, "sms": {"status": "opted_out"}})
+        }
         FieldKind::Lines(line_fields) => {
             let line: Map<String, Value> = line_fields
                 .iter()

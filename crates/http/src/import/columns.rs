@@ -7,6 +7,7 @@ use rapport_domain::ObjectType;
 use rapport_domain::custom_field::{CustomFieldDef, FieldType};
 use rapport_domain::import::ImportJob;
 use rapport_domain::kit::{FieldKind, FieldSpec};
+use rapport_domain::values::PhoneKind;
 use rapport_domain::write::IdProperty;
 use serde_json::{Map, Value};
 
@@ -151,12 +152,7 @@ pub(super) fn cell_value(kind: Kind, text: &str) -> Result<Value, &'static str> 
             _ => return Err("must be true or false"),
         },
         Kind::List => Value::Array(list()),
-        Kind::Phones => Value::Array(
-            list()
-                .into_iter()
-                .map(|number| serde_json::json!({ "number": number }))
-                .collect(),
-        ),
+        Kind::Phones => Value::Array(list().into_iter().map(phone).collect()),
         Kind::Consent => serde_json::json!({ "status": text }),
         Kind::Json => serde_json::from_str(text).map_err(|_| "must be JSON")?,
         Kind::Money => {
@@ -232,4 +228,19 @@ pub(super) fn columns(
             })
         })
         .collect()
+}
+
+/// A phone as an export writes it: `+86 138 0013 8000 (mobile)`, or the number alone. A
+/// parenthesis that names no phone kind (`+1 555 0100 (ext 12)`) is part of the number.
+fn phone(item: Value) -> Value {
+    let text = item.as_str().unwrap_or_default();
+    let kind = text
+        .strip_suffix(')')
+        .and_then(|rest| rest.rsplit_once(" ("));
+    match kind {
+        Some((number, kind)) if kind.parse::<PhoneKind>().is_ok() => {
+            serde_json::json!({ "number": number.trim_end(), "kind": kind })
+        }
+        _ => serde_json::json!({ "number": text }),
+    }
 }

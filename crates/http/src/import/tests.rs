@@ -131,3 +131,21 @@ fn columns_map_to_known_fields_only() {
     .unwrap_err();
     assert_eq!(no_key.errors()[0].field, "id_property");
 }
+
+#[test]
+fn phones_read_back_with_the_kind_an_export_writes_beside_them() {
+    let cell = cell_value(
+        Kind::Phones,
+        "+86 138 0013 8000 (mobile); 0571 8888 6666 (work); +1 555 0100 (ext 12); 010 1234",
+    )
+    .unwrap();
+    assert_eq!(
+        cell,
+        json!([
+            {"number": "+86 138 0013 8000", "kind": "mobile"},
+            {"number": "0571 8888 6666", "kind": "work"},
+            {"number": "+1 555 0100 (ext 12)"},
+            {"number": "010 1234"}
+        ])
+    );
+}

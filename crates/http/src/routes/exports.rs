@@ -117,10 +117,19 @@ fn cell(record: &Value, path: &str) -> String {
     match value {
         Value::Null => String::new(),
         Value::String(value) => text(value),
+        // `+86 138 0013 8000 (mobile); 0571 8888 6666 (work)`: the kind travels with its
+        // number, so that an import of the export keeps it (`other`, the default, is left
+        // out).
         Value::Array(items) if path == "phones" => text(
             &items
                 .iter()
-                .filter_map(|p| p["number"].as_str())
+                .filter_map(|p| {
+                    let number = p["number"].as_str()?;
+                    Some(match p["kind"].as_str() {
+                        Some(kind) if kind != "other" => format!("{number} ({kind})"),
+                        _ => number.to_owned(),
+                    })
+                })
                 .collect::<Vec<_>>()
                 .join("; "),
         ),
