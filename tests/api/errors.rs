@@ -229,3 +229,67 @@ fn the_readme_lists_every_error_code() {
         assert!(readme.contains(&row), "README.md lacks the row {row}");
     }
 }
+
+both_backends!(errors_that_list_the_options_list_them_all);
+async fn errors_that_list_the_options_list_them_all(app: TestApp) {
+    let owner = app.signup("Acme", "owner@acme.example").await;
+    let token = &owner.access_token;
+
+    // A list's unknown parameter: paging, the common filters and the object's own.
+    let response = app.get_as("/v1/contacts?bogus=1", token).await;
+    let problem = response.assert_problem(422, "validation_failed");
+    let message = problem["errors"][0]["message"].as_str().unwrap();
+    for option in [
+        "`limit`",
+        "`cursor`",
+        "`include`",
+        "`sort`",
+        "`q`",
+        "`company_id`",
+        "`lifecycle_stage`",
+    ] {
+        assert!(message.contains(option), "{option} in {message}");
+    }
+    let response = app.get_as("/v1/api-keys?bogus=1", token).await;
+    let problem = response.assert_problem(422, "validation_failed");
+    let message = problem["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("`limit`, `cursor`, `include`"),
+        "{message}"
+    );
+
+    // A filter's unknown field: the relation fields that work too.
+    let response = app
+        .post_as(
+            "/v1/contacts/search",
+            token,
+            &json!({"filter": {"field": "nope", "op": "eq", "value": 1}}),
+        )
+        .await;
+    let problem = response.assert_problem(422, "validation_failed");
+    let message = problem["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("company.<field>"), "{message}");
+    assert!(message.contains("custom.<key>"), "{message}");
+
+    // A malformed id in a path: a 404 that keeps the parser's words to itself.
+    let response = app.get_as("/v1/contacts/not-a-uuid", token).await;
+    let problem = response.assert_problem(404, "not_found");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(!detail.contains("parsing"), "{detail}");
+    assert!(!detail.contains("deserialize"), "{detail}");
+    assert!(detail.contains("UUID"), "{detail}");
+
+    // Malformed JSON after an unknown field: still the syntax error, with where it is.
+    let response = app
+        .send(
+            app.authed(Method::POST, "/v1/contacts", token)
+                .header("content-type", "application/json")
+                .body("{\"bogus\": 1,\n \"email\": }"),
+        )
+        .await;
+    let problem = response.assert_problem(400, "malformed_json");
+    assert_eq!(
+        (problem["line"].as_u64(), problem["column"].as_u64()),
+        (Some(2), Some(11))
+    );
+}

@@ -331,3 +331,56 @@ async fn merging_companies_moves_their_contacts_and_subsidiaries(app: TestApp) {
         .await
         .assert_problem(404, "record_merged");
 }
+
+both_backends!(likely_duplicates_page_by_limit_and_cursor);
+async fn likely_duplicates_page_by_limit_and_cursor(app: TestApp) {
+    let owner = app.signup("Acme", "owner@acme.example").await;
+    let token = &owner.access_token;
+    let primary = app
+        .create(token, "/v1/companies", json!({"name": "Twin Tea"}))
+        .await;
+    for _ in 0..5 {
+        app.create(token, "/v1/companies", json!({"name": "Twin Tea"}))
+            .await;
+    }
+    let path = format!(
+        "/v1/companies/{}/duplicates",
+        primary["id"].as_str().unwrap()
+    );
+    let all = app.get_as(&path, token).await.json();
+    assert_eq!(all["data"].as_array().unwrap().len(), 5, "{all}");
+    assert_eq!(all["next_cursor"], Value::Null);
+
+    let mut seen = Vec::new();
+    let mut query = "?limit=2".to_owned();
+    let mut pages = 0;
+    loop {
+        let page = app.get_as(&format!("{path}{query}"), token).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        let page = page.json();
+        pages += 1;
+        let rows = page["data"].as_array().unwrap();
+        assert!(rows.len() <= 2);
+        seen.extend(rows.iter().map(|d| d["record"]["id"].clone()));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => query = format!("?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    let every: Vec<Value> = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["record"]["id"].clone())
+        .collect();
+    assert_eq!(seen, every, "the pages hold every duplicate once, in order");
+
+    let bad = app.get_as(&format!("{path}?limit=0"), token).await;
+    assert_eq!(
+        bad.assert_problem(422, "validation_failed")["errors"][0]["field"],
+        "limit"
+    );
+    let unknown = app.get_as(&format!("{path}?bogus=1"), token).await;
+    unknown.assert_problem(422, "validation_failed");
+}

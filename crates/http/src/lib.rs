@@ -57,7 +57,7 @@ pub fn app(
     let cors = cors::cors(&state.settings.cors_origins);
     app.app_data(extract::BodyLimit(body_limit))
         .app_data(web::PayloadConfig::new(body_limit))
-        .app_data(web::PathConfig::default().error_handler(|error, req| {
+        .app_data(web::PathConfig::default().error_handler(|_error, req| {
             // A literal route's path with another method (`DELETE /v1/contacts/export`) reaches
             // the `{id}` route of that method: 405, as for any method a path does not answer.
             let routes = req.app_data::<web::Data<AppState>>().map(|s| &s.routes);
@@ -66,8 +66,13 @@ pub fn app(
             {
                 return error.into();
             }
-            // An id that cannot be one names nothing: 404, like an id that never existed.
-            ApiError::not_found(format!("There is nothing at {} ({error}).", req.path())).into()
+            // An id that cannot be one names nothing: 404, like an id that never existed. The
+            // parser's own words (`UUID parsing failed: invalid character…`) stay inside.
+            ApiError::not_found(format!(
+                "There is nothing at {}: a record's id is a UUID (e.g. 0193a1d2-6c1f-7c3e-9a4b-2f6d8e0c1b5a).",
+                req.path()
+            ))
+            .into()
         }))
         .app_data(state)
         .default_service(web::to(fallback::not_routed))

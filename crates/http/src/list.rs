@@ -47,6 +47,25 @@ fn cursor_error(error: CursorError) -> ApiError {
     ApiError::invalid("cursor", "invalid_value", error.to_string())
 }
 
+/// The paging parameters every list takes.
+const PAGING: [&str; 3] = ["limit", "cursor", "include"];
+
+/// An unknown parameter's error names every parameter the list takes: the paging ones, and
+/// those serde expected.
+fn name_the_options(mut error: FieldError) -> FieldError {
+    if error.code != "unknown_field" {
+        return error;
+    }
+    let mut names: Vec<String> = PAGING.iter().map(|p| format!("`{p}`")).collect();
+    let (head, expected) = match error.message.split_once("; expected one of ") {
+        Some((head, rest)) => (head.to_owned(), Some(rest.to_owned())),
+        None => (error.message.clone(), None),
+    };
+    names.extend(expected);
+    error.message = format!("{head}; expected one of {}", names.join(", "));
+    error
+}
+
 pub fn parse_list<F: DeserializeOwned>(query: &str) -> Result<ListQuery<F>, ApiError> {
     let mut page = PageRequest::default();
     let mut errors = Vec::new();
@@ -91,7 +110,7 @@ pub fn parse_list<F: DeserializeOwned>(query: &str) -> Result<ListQuery<F>, ApiE
     let filter = match parse_query::<F>(&rest.finish()) {
         Ok(filter) => Some(filter),
         Err(error) => {
-            errors.extend(error.errors().iter().cloned());
+            errors.extend(error.errors().iter().cloned().map(name_the_options));
             None
         }
     };

@@ -128,11 +128,12 @@ impl Catalog<'_> {
                 .find(|f| f.name == name)
                 .map(|f| Target::Standard(*f))
                 .ok_or_else(|| {
-                    let known: Vec<&str> = self.fields.iter().map(|f| f.name).collect();
-                    format!(
-                        "`{name}` is not a field; known: {}, custom.<key>",
-                        known.join(", ")
-                    )
+                    let mut known: Vec<String> =
+                        self.fields.iter().map(|f| f.name.to_owned()).collect();
+                    known.push("custom.<key>".to_owned());
+                    // Relations: `company.<field>` follows a reference.
+                    known.extend(self.relations.iter().map(|r| format!("{}.<field>", r.name)));
+                    format!("`{name}` is not a field; known: {}", known.join(", "))
                 }),
             FieldPath::Custom(key) => self
                 .custom

@@ -212,6 +212,10 @@ fn add_object(document: &mut OpenApi, spec: &'static ObjectSpec) {
     let history_params: Vec<Value> = std::iter::once(id_param.clone())
         .chain(paging.iter().cloned())
         .collect();
+    // A computed list pages by `limit` and `cursor` too (it has no total).
+    let duplicate_params: Vec<Value> = std::iter::once(id_param.clone())
+        .chain(paging.iter().take(2).cloned())
+        .collect();
     let list_params: Vec<Value> = paging.into_iter().chain(selection).collect();
     let record = schema_ref(&body);
     let mut under: Vec<(String, Value)> = Vec::new();
@@ -368,13 +372,13 @@ fn add_object(document: &mut OpenApi, spec: &'static ObjectSpec) {
         for (key, schema) in [
             (
                 format!("{name}Duplicates"),
-                json!({"type": "object", "description": "Likely duplicates (all of them: `next_cursor` is always null).",
+                json!({"type": "object", "description": "Likely duplicates, the likeliest first; `next_cursor` is null on the last page.",
                     "required": ["data", "next_cursor"], "properties": {
                     "data": {"type": "array", "items": {"type": "object", "required": ["reasons", "record"], "properties": {
                         "reasons": {"type": "array", "items": {"type": "string", "enum": reasons}},
                         "record": schema_ref(&body),
                     }}},
-                    "next_cursor": {"type": "null"},
+                    "next_cursor": {"type": ["string", "null"]},
                 }}),
             ),
             (
@@ -396,8 +400,8 @@ fn add_object(document: &mut OpenApi, spec: &'static ObjectSpec) {
             format!("/v1/{many}/{{id}}/duplicates"),
             json!({"get": tag(format!("Likely duplicates of a {one}"), format!("{one}_duplicates"), json!({
                 "description": format!("Live {many} sharing a value with this one: {} (text ignoring case, a phone in E.164), with the reasons.", listing(&matching)),
-                "parameters": [id_param.clone()],
-                "responses": {"200": ok("Likely duplicates.", schema_ref(&format!("{name}Duplicates"))), "404": response_ref("NotFound")},
+                "parameters": duplicate_params,
+                "responses": {"200": ok("Likely duplicates.", schema_ref(&format!("{name}Duplicates"))), "404": response_ref("NotFound"), "422": response_ref("ValidationFailed")},
             }))}),
         ));
         paths.push((

@@ -116,7 +116,32 @@ fn request_with(
             }
         }
     }
-    let query = parse_list::<Common>(&rest.finish())?;
+    let query = parse_list::<Common>(&rest.finish()).map_err(|error| {
+        // The object's own filter parameters are options too.
+        let own: Vec<String> = spec
+            .fields
+            .iter()
+            .filter(|f| f.filterable)
+            .flat_map(|field| match window(field) {
+                Some((after, before)) => vec![after, before],
+                None => vec![field.name.to_string()],
+            })
+            .collect();
+        let errors = error
+            .errors()
+            .iter()
+            .cloned()
+            .map(|mut e| {
+                if e.code == "unknown_field" {
+                    for name in &own {
+                        e.message.push_str(&format!(", `{name}`"));
+                    }
+                }
+                e
+            })
+            .collect();
+        ApiError::validation(errors)
+    })?;
     let common = &query.filter;
     if common.tag.is_some() && !has_tags(spec) {
         errors.push(FieldError::new(

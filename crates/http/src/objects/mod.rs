@@ -176,18 +176,40 @@ async fn duplicates(
     auth: Auth,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
+    query: crate::list::ListQuery<crate::list::NoFilter>,
 ) -> Result<HttpResponse, ApiError> {
     let ctx = allowed(auth, r, Action::Read)?;
+    query.expect_sort(DUPLICATE_SORT)?;
     let found = state.store.records().duplicates(&ctx, r.0, *id).await?;
-    let data: Vec<DuplicateBody> = found
+    // The likeliest first, as the store ranks them; a page starts after the record its
+    // cursor names (a list computed afresh for each page).
+    let start = match &query.page.after {
+        Some(cursor) => found
+            .iter()
+            .position(|(record, _)| record.id == cursor.id)
+            .map_or(found.len(), |at| at + 1),
+        None => 0,
+    };
+    let limit = query.page.limit as usize;
+    let page: Vec<_> = found.into_iter().skip(start).take(limit + 1).collect();
+    let next_cursor = (page.len() > limit)
+        .then(|| {
+            rapport_domain::page::Cursor::new(DUPLICATE_SORT, Vec::new(), page[limit - 1].0.id)
+        })
+        .map(|cursor| cursor.encode());
+    let data: Vec<DuplicateBody> = page
         .into_iter()
+        .take(limit)
         .map(|(record, reasons)| DuplicateBody {
             reasons,
             record: RecordBody::from(record),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({"data": data, "next_cursor": null})))
+    Ok(HttpResponse::Ok().json(serde_json::json!({"data": data, "next_cursor": next_cursor})))
 }
+
+/// The sort a duplicates cursor remembers: the store's ranking.
+const DUPLICATE_SORT: &str = "likeliest";
 
 async fn merge(
     r: &'static EngineResource,
@@ -430,7 +452,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
                         )
                         .service(
                             web::resource(format!("{base}/{{id}}/duplicates"))
-                                .route(web::get().to(move |a, s, i| duplicates(r, a, s, i))),
+                                .route(web::get().to(move |a, s, i, q| duplicates(r, a, s, i, q))),
                         );
                 }
                 if r.0.capabilities.export {
